@@ -1,0 +1,1 @@
+"""pytest plugin giving users' DAG tests a running Kizen emulator as the `kizen_emulator` fixture."""

@@ -1,0 +1,79 @@
+"""Test-run isolation shared by the whole suite.
+
+Airflow reads its configuration when it is first imported, so the isolated AIRFLOW_HOME and
+DAGS_FOLDER are set here, at import time, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="kizen-airflow-home-"))
+DAGS_FOLDER = AIRFLOW_HOME / "dags"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"airflow_provider_kizen\..*",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+)
+# dag.test() only runs DAGs that live in the DAGs folder, so the test and example DAGs are copied in.
+shutil.copytree(REPO_ROOT / "tests" / "dags", DAGS_FOLDER / "test_dags")
+shutil.copytree(REPO_ROOT / "example_dags", DAGS_FOLDER / "example_dags")
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip when a service is missing on a developer's machine; fail under CI, where it must exist."""
+    message = f"{name} is not available: {reason}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true requires it)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Migrate this run's own SQLite metadata database once; returns AIRFLOW_HOME."""
+    airflow_cli = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow_cli), "db", "migrate"], check=True, capture_output=True)
+    return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def dag_bag(airflow_db: Path):  # type: ignore[no-untyped-def]
+    """Every DAG in the test DAGs folder, parsed once."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+
+
+@pytest.fixture
+def kizen_connection(kizen_emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Point the `kizen_default` connection at the running emulator for one test."""
+    monkeypatch.setenv("AIRFLOW_CONN_KIZEN_DEFAULT", kizen_emulator.connection_uri)
+    yield kizen_emulator.connection_uri
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """The local PostgreSQL warehouse (database `test`); skipped off CI when it is not running."""
+    dsn = os.environ.get("KIZEN_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        import psycopg2
+
+        psycopg2.connect(dsn, connect_timeout=3).close()
+    except Exception as exc:
+        require_service("PostgreSQL", f"{dsn}: {exc}")
+    return dsn
