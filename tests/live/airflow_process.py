@@ -1,0 +1,229 @@
+"""A real Airflow (API server, scheduler, dag-processor, triggerer) started for one test module.
+
+Each component runs as its own process group with its own log file. Every process started from the
+instance's AIRFLOW_HOME (including task processes, which Airflow moves into process groups of their
+own) is found again through /proc on shutdown and stopped, so a failing test leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
+# Task logs stay on this machine, so the scheduler and triggerer need not serve them (their log
+# servers would listen on every interface, on a fixed port).
+COMPONENTS = {
+    "api-server": ["api-server"],
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+ADMIN_USER = "admin"
+T = TypeVar("T")
+
+
+class AirflowStartupError(RuntimeError):
+    """A component did not come up; the message carries the tail of its log."""
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], *, timeout: float, interval: float = 0.5, on_timeout: str = ""
+) -> T:
+    """Call `probe` until it returns something other than None; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{on_timeout}")
+        time.sleep(interval)
+
+
+def _airflow_env(
+    home: Path, dags_folder: Path, api_port: int, extra_env: Mapping[str, str]
+) -> dict[str, str]:
+    """An environment owing nothing to the caller's Airflow settings, connections or variables."""
+    from cryptography.fernet import Fernet
+
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW_HOME"))
+    }
+    api_url = f"http://127.0.0.1:{api_port}"
+    return {
+        **inherited,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"airflow_provider_kizen\..*",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__BASE_URL": api_url,
+        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(16),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        # Parse the DAGs folder and pick up new runs and triggers quickly: the test waits on all three.
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        **extra_env,
+    }
+
+
+def _processes_of(home: Path) -> list[int]:
+    """Pids of every live process whose environment names this AIRFLOW_HOME."""
+    marker = f"AIRFLOW_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if "State:\tZ" in status:
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class LiveAirflow:
+    home: Path
+    api_url: str
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    token: str | None = None
+
+    def log_tail(self, component: str, lines: int = 40) -> str:
+        path = self.home / f"{component}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def client(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.Client(base_url=self.api_url, headers=headers, timeout=30)
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise AirflowStartupError(
+                    f"airflow {name} exited with {process.returncode}:\n{self.log_tail(name)}"
+                )
+
+    def stray_processes(self) -> list[int]:
+        return _processes_of(self.home)
+
+    def stop(self, grace_seconds: float = 20) -> None:
+        """Ask each component to shut down, then SIGKILL its process group and any task process left."""
+        # SIGTERM goes to the leader only: a component stops its own children in order, while
+        # signalling the whole group at once makes the scheduler wait out its executor workers.
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + grace_seconds
+        for process in self.processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        # Task processes run in process groups of their own; find them by their AIRFLOW_HOME.
+        for pid in _processes_of(self.home):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _login(api_url: str, password: str) -> str:
+    response = httpx.post(
+        f"{api_url}/auth/token", json={"username": ADMIN_USER, "password": password}, timeout=30
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def _healthy(api_url: str) -> dict[str, Any] | None:
+    try:
+        response = httpx.get(f"{api_url}/api/v2/monitor/health", timeout=5)
+    except httpx.TransportError:
+        return None
+    if response.status_code != 200:
+        return None
+    health = response.json()
+    components = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+    if all((health.get(name) or {}).get("status") == "healthy" for name in components):
+        return dict(health)
+    return None
+
+
+@contextlib.contextmanager
+def running_airflow(
+    home: Path, dags_folder: Path, *, extra_env: Mapping[str, str] | None = None, startup_timeout: float = 120
+) -> Iterator[LiveAirflow]:
+    """Migrate a fresh SQLite metadata database in `home`, start the four components, log in as admin."""
+    home.mkdir(parents=True, exist_ok=True)
+    api_port = free_loopback_port()
+    env = _airflow_env(home, dags_folder, api_port, extra_env or {})
+    password = secrets.token_urlsafe(16)
+    (home / "passwords.json").write_text(json.dumps({ADMIN_USER: password}))
+    subprocess.run(
+        [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, check=True, capture_output=True, timeout=300
+    )
+
+    airflow = LiveAirflow(home=home, api_url=f"http://127.0.0.1:{api_port}", env=env)
+    try:
+        for name, arguments in COMPONENTS.items():
+            with (home / f"{name}.log").open("wb") as log:
+                airflow.processes[name] = subprocess.Popen(
+                    [AIRFLOW_CLI, *arguments],
+                    env=env,
+                    cwd=home,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+
+        def ready() -> dict[str, Any] | None:
+            airflow.check_alive()
+            return _healthy(airflow.api_url)
+
+        wait_for("Airflow to report every component healthy", ready, timeout=startup_timeout)
+        airflow.token = _login(airflow.api_url, password)
+        yield airflow
+    finally:
+        airflow.stop()
