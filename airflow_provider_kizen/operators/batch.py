@@ -1,0 +1,212 @@
+"""The async batch runner: creates scheduled activities with bounded concurrency, exactly once.
+
+One ``Pace`` is shared by the whole batch, so a 429 slows every request down, not just the one that
+got it. A create whose outcome is unknown is never re-sent before the runner has looked for the
+activity it may have made (see ``record_keys``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from airflow_provider_kizen.client.errors import KizenError, KizenUnknownOutcomeError
+from airflow_provider_kizen.client.pacing import Pace
+from airflow_provider_kizen.hooks.kizen import KizenHook
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
+from airflow_provider_kizen.operators.ledger import ProgressLedger
+from airflow_provider_kizen.operators.record_keys import NaturalKey, find_existing_activity
+
+Status = Literal["created", "already_existed", "failed"]
+
+
+class TaskLog(Protocol):
+    """The task logger (``BaseOperator.log``), as far as the runner uses it."""
+
+    def info(self, event: Any, *args: Any, **kw: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One validated record to create.
+
+    :param look_first: an earlier try may have sent this record; look for its activity before sending.
+    :param recorded_id: an earlier try created this record's activity (and recorded it); read it back.
+    """
+
+    index: int
+    record_key: str
+    payload: ScheduledActivityWrite
+    look_first: bool = False
+    recorded_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one record; `activity` is Kizen's read shape as plain JSON."""
+
+    status: Status
+    activity_id: str | None = None
+    activity: dict[str, Any] | None = None
+    error: str | None = None
+    field_errors: dict[str, list[str]] | None = None
+
+    @classmethod
+    def of(cls, status: Status, activity: ScheduledActivity) -> Outcome:
+        return cls(status, activity_id=activity.id, activity=activity.model_dump(mode="json"))
+
+    @classmethod
+    def failure(cls, error: KizenError, context: str = "") -> Outcome:
+        return cls(
+            "failed", error=f"{context}{type(error).__name__}: {error}", field_errors=error.field_errors
+        )
+
+
+class Progress:
+    """Logs done/total, rate, ETA and failures, at most once every `interval` seconds."""
+
+    def __init__(self, total: int, log: TaskLog, interval: float) -> None:
+        self.total, self.log, self.interval = total, log, interval
+        self.done = self.failed = 0
+        self.started = self._last_line = time.monotonic()
+
+    def count(self, outcome: Outcome) -> None:
+        self.done += 1
+        self.failed += outcome.status == "failed"
+        now = time.monotonic()
+        if now - self._last_line >= self.interval and self.done < self.total:
+            self._last_line = now
+            self.log.info("%s", self.line(now))
+
+    def line(self, now: float) -> str:
+        elapsed = max(now - self.started, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate else float("inf")
+        return (
+            f"Kizen batch: {self.done}/{self.total} done ({self.done * 100 // max(self.total, 1)}%), "
+            f"{rate:.1f} records/s, ETA {eta:.0f}s, {self.failed} failed so far"
+        )
+
+
+class BatchRunner:
+    """Runs one batch; `cancel()` may be called from any thread (the operator's ``on_kill``).
+
+    :param max_concurrency: requests in flight at once.
+    :param max_requests_per_second: a cap on the batch's request rate, or None.
+    :param unknown_outcome_retries: how many times a create whose outcome stayed unknown, and whose
+        activity was not found, is sent again.
+    :param claimed: activity ids records already own (recorded by earlier tries).
+    """
+
+    def __init__(
+        self,
+        hook: KizenHook,
+        ledger: ProgressLedger,
+        *,
+        max_concurrency: int,
+        max_requests_per_second: float | None,
+        unknown_outcome_retries: int,
+        log: TaskLog,
+        progress_interval: float,
+        claimed: Iterable[str] = (),
+    ) -> None:
+        self.hook = hook
+        self.ledger = ledger
+        self.max_concurrency = max_concurrency
+        self.max_requests_per_second = max_requests_per_second
+        self.unknown_outcome_retries = unknown_outcome_retries
+        self.log = log
+        self.progress_interval = progress_interval
+        # Ids some record of this batch owns; reconciliation never hands one to a second record.
+        self.claimed: set[str] = set(claimed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[Any] | None = None
+
+    def cancel(self) -> None:
+        """Stop dispatching, cancel in-flight requests, and record what was created."""
+        if self._loop is not None and self._main is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._main.cancel)
+
+    async def run(
+        self, items: Iterable[BatchItem], total: int, on_outcome: Callable[[BatchItem, Outcome], None]
+    ) -> None:
+        """Process every item; `on_outcome` is called once per item, as it completes."""
+        self._loop, self._main = asyncio.get_running_loop(), asyncio.current_task()
+        pace = Pace(self.max_requests_per_second)
+        progress = Progress(total, self.log, self.progress_interval)
+        slots = asyncio.Semaphore(self.max_concurrency)
+        in_flight: set[asyncio.Task[None]] = set()
+
+        async def one(item: BatchItem) -> None:
+            try:
+                outcome = await self._process(item, pace)
+                if outcome.activity_id is not None and item.recorded_id is None:
+                    self.claimed.add(outcome.activity_id)
+                    if self.ledger.record(item.record_key, outcome.activity_id):
+                        await self.ledger.flush()
+                on_outcome(item, outcome)
+                progress.count(outcome)
+            finally:
+                slots.release()
+
+        try:
+            for item in items:
+                await slots.acquire()
+                await self.ledger.before_dispatch(item.index)
+                task = asyncio.create_task(one(item))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            await asyncio.gather(*in_flight)
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            await self.ledger.flush()
+        if progress.done > 0 and time.monotonic() - progress.started >= self.progress_interval:
+            self.log.info("%s", progress.line(time.monotonic()))
+
+    async def _process(self, item: BatchItem, pace: Pace) -> Outcome:
+        if item.recorded_id is not None:
+            try:
+                return Outcome.of(
+                    "already_existed", await self.hook.aget_scheduled_activity(item.recorded_id)
+                )
+            except KizenError as exc:
+                return Outcome.failure(
+                    exc, f"an earlier try created activity {item.recorded_id}, but reading it failed: "
+                )
+        natural_key = NaturalKey.from_request_json(item.payload.to_request_json())
+        if item.look_first:
+            try:
+                existing = await find_existing_activity(
+                    self.hook, natural_key, claimed=self.claimed, pace=pace
+                )
+            except KizenError as exc:
+                return Outcome.failure(exc, "could not check for an activity made by an earlier try: ")
+            if existing is not None:
+                return Outcome.of("already_existed", existing)
+        sends = 0
+        while True:
+            sends += 1
+            try:
+                return Outcome.of(
+                    "created", await self.hook.acreate_scheduled_activity(item.payload, pace=pace)
+                )
+            except KizenUnknownOutcomeError as exc:
+                unknown = exc
+            except KizenError as exc:
+                return Outcome.failure(exc)
+            try:
+                existing = await find_existing_activity(
+                    self.hook, natural_key, claimed=self.claimed, pace=pace
+                )
+            except KizenError as exc:
+                return Outcome.failure(exc, f"outcome unknown ({unknown}) and the check for it failed: ")
+            if existing is not None:
+                # The send whose response was lost did create it.
+                return Outcome.of("created", existing)
+            if sends > self.unknown_outcome_retries:
+                return Outcome.failure(unknown, f"outcome still unknown after {sends} sends: ")
