@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,6 +79,8 @@ def _airflow_env(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
+        # No scheduled runs: the tests trigger every run themselves and know each one's conf.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"airflow_provider_kizen\..*",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
@@ -119,6 +121,41 @@ def _processes_of(home: Path) -> list[int]:
     return found
 
 
+FINISHED_RUN_STATES = frozenset({"success", "failed"})
+
+
+@dataclass
+class RunWatch:
+    """What was seen of one DAG run: its state and, per task instance, every state it passed through."""
+
+    dag_id: str
+    run_id: str
+    state: str | None = None
+    task_states: dict[str, list[str | None]] = field(default_factory=dict)
+    operators: dict[str, str | None] = field(default_factory=dict)
+    task_instances: list[dict[str, Any]] = field(default_factory=list)
+
+    def poll(self, api: httpx.Client) -> None:
+        run_path = f"/api/v2/dags/{self.dag_id}/dagRuns/{self.run_id}"
+        self.task_instances = (
+            api.get(f"{run_path}/taskInstances", params={"limit": 1000}).raise_for_status().json()
+        )["task_instances"]
+        for ti in self.task_instances:
+            key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
+            seen = self.task_states.setdefault(key, [])
+            if not seen or seen[-1] != ti["state"]:
+                seen.append(ti["state"])
+            self.operators[key] = ti["operator"]
+        self.state = api.get(run_path).raise_for_status().json()["state"]
+
+    def tasks_of(self, operator: str) -> dict[str, list[str | None]]:
+        """The state histories of the task instances of one operator class."""
+        return {key: states for key, states in self.task_states.items() if self.operators[key] == operator}
+
+    def describe(self) -> str:
+        return f"{self.dag_id} run {self.run_id} is {self.state}; task states seen: {self.task_states}"
+
+
 @dataclass
 class LiveAirflow:
     home: Path
@@ -146,6 +183,46 @@ class LiveAirflow:
 
     def stray_processes(self) -> list[int]:
         return _processes_of(self.home)
+
+    def wait_for_dags(self, dag_ids: Iterable[str], timeout: float = 90) -> None:
+        """Wait until the dag-processor has parsed every DAG in `dag_ids`; fail at once on an import error."""
+        wanted = set(dag_ids)
+        with self.client() as api:
+
+            def parsed() -> bool | None:
+                self.check_alive()
+                errors = api.get("/api/v2/importErrors").raise_for_status().json()["import_errors"]
+                if errors:
+                    details = "\n".join(f"{error['filename']}: {error['stack_trace']}" for error in errors)
+                    raise AssertionError(f"the DAGs folder has import errors:\n{details}")
+                listed = api.get("/api/v2/dags", params={"limit": 100}).raise_for_status().json()["dags"]
+                return True if wanted <= {dag["dag_id"] for dag in listed} else None
+
+            wait_for(f"the dag-processor to parse {sorted(wanted)}", parsed, timeout=timeout)
+
+    def unpause(self, dag_id: str) -> None:
+        with self.client() as api:
+            api.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any]) -> httpx.Response:
+        """POST a manual run with `conf`, as the UI's trigger form does; the response is not checked."""
+        with self.client() as api:
+            return api.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf)})
+
+    def watch_runs(self, runs: Iterable[tuple[str, str]], timeout: float) -> dict[tuple[str, str], RunWatch]:
+        """Poll the (dag_id, run_id) runs until all have finished, recording every task state seen."""
+        watches = {run: RunWatch(*run) for run in runs}
+        with self.client() as api:
+
+            def finished() -> bool | None:
+                self.check_alive()
+                for watch in watches.values():
+                    if watch.state not in FINISHED_RUN_STATES:
+                        watch.poll(api)
+                return True if all(w.state in FINISHED_RUN_STATES for w in watches.values()) else None
+
+            wait_for("the runs to finish", finished, timeout=timeout, interval=0.5)
+        return watches
 
     def stop(self, grace_seconds: float = 20) -> None:
         """Ask each component to shut down, then SIGKILL its process group and any task process left."""
@@ -200,9 +277,13 @@ def running_airflow(
     env = _airflow_env(home, dags_folder, api_port, extra_env or {})
     password = secrets.token_urlsafe(16)
     (home / "passwords.json").write_text(json.dumps({ADMIN_USER: password}))
-    subprocess.run(
-        [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, check=True, capture_output=True, timeout=300
+    migrate = subprocess.run(
+        [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=300
     )
+    if migrate.returncode != 0:
+        raise AirflowStartupError(
+            f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}"
+        )
 
     airflow = LiveAirflow(home=home, api_url=f"http://127.0.0.1:{api_port}", env=env)
     try:
