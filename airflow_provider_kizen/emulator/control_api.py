@@ -1,0 +1,69 @@
+"""The control plane under `/_emulator/`: reset, inspect, complete, and inject faults. Not part of Kizen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_kizen.emulator.faults import FaultInjector, FaultSettings
+from airflow_provider_kizen.emulator.gateway import CONTROL_PREFIX, RequestLog
+from airflow_provider_kizen.emulator.store import ActivityStore
+
+
+class CompleteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    after_seconds: float = Field(0, ge=0)
+
+
+class AutoCompleteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    after_seconds: float | None = Field(..., ge=0)
+
+
+def build_control_router(store: ActivityStore, faults: FaultInjector, request_log: RequestLog) -> APIRouter:
+    router = APIRouter(prefix=CONTROL_PREFIX.rstrip("/"))
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.post("/reset", status_code=204)
+    async def reset() -> None:
+        """Wipe activities, logged activities, the request log, faults and auto-complete."""
+        store.reset()
+        faults.clear()
+        request_log.clear()
+
+    @router.get("/activities")
+    async def activities() -> list[dict[str, Any]]:
+        return store.all()
+
+    @router.get("/requests")
+    async def requests(path_prefix: str | None = None) -> list[dict[str, Any]]:
+        return request_log.read(path_prefix)
+
+    @router.post("/activities/{activity_id}/complete", status_code=204)
+    async def complete(activity_id: str, body: CompleteRequest) -> None:
+        if not store.complete(activity_id, after_seconds=body.after_seconds):
+            raise HTTPException(404, f"no scheduled activity {activity_id}")
+
+    @router.put("/auto-complete", status_code=204)
+    async def auto_complete(body: AutoCompleteRequest) -> None:
+        store.set_auto_complete(body.after_seconds)
+
+    @router.get("/faults")
+    async def list_faults() -> list[FaultSettings]:
+        return faults.settings()
+
+    @router.post("/faults", status_code=204)
+    async def set_faults(body: FaultSettings) -> None:
+        """Add the rule for `body.path`, replacing an earlier rule for the same path."""
+        faults.set(body)
+
+    @router.delete("/faults", status_code=204)
+    async def clear_faults() -> None:
+        faults.clear()
+
+    return router
