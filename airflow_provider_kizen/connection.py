@@ -1,0 +1,190 @@
+"""KizenConnectionConfig: one parsed, validated `kizen` connection, shared by the sync and async paths.
+
+The fields of an Airflow connection mean:
+
+- host: the base URL. A full URL is taken as given, a bare host means https, empty means production.
+  Airflow's URI form ``kizen://http://USER:KEY@127.0.0.1:8765`` splits the URL into host and port;
+  they are joined again here.
+- login: the Kizen user id; password: the API key; extra ``business_id``: the business id.
+- other extras: ``allow_insecure_http``, ``ca_bundle``, ``timeout``, ``connect_timeout`` and the retry
+  settings ``max_attempts``, ``max_elapsed_seconds``, ``backoff_initial_seconds``, ``backoff_max_seconds``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from airflow_provider_kizen.client.errors import KizenConfigError
+from airflow_provider_kizen.client.policy import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://app.go.kizen.com"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+
+# Extras that hold retry settings: each is the RetryPolicy field of the same name.
+RETRY_EXTRAS = ("max_attempts", "max_elapsed_seconds", "backoff_initial_seconds", "backoff_max_seconds")
+KNOWN_EXTRAS = frozenset(
+    ("business_id", "allow_insecure_http", "ca_bundle", "timeout", "connect_timeout", *RETRY_EXTRAS)
+)
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
+
+
+class ConnectionFields(Protocol):
+    """The parts of an Airflow Connection this module reads (the Task SDK's Connection has them)."""
+
+    conn_id: str
+    host: str | None
+    port: int | None
+    login: str | None
+    password: str | None
+
+
+@dataclass(frozen=True)
+class KizenConnectionConfig:
+    """Everything needed to call Kizen. Its repr never shows the API key."""
+
+    base_url: str
+    business_id: str
+    user_id: str
+    api_key: str = field(repr=False)
+    verify: bool | str = True  # True, or the path of a CA bundle; verification is never turned off
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def parse_connection(
+    conn: ConnectionFields,
+    extra: Mapping[str, Any],
+    *,
+    timeout: float | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> KizenConnectionConfig:
+    """Validate a `kizen` connection. Hook arguments (`timeout`, `retry_policy`) win over extras.
+
+    :raises KizenConfigError: naming the connection and the field to fix.
+    """
+    where = f"Kizen connection {conn.conn_id!r}"
+    unknown = sorted(set(extra) - KNOWN_EXTRAS)
+    if unknown:
+        log.warning("%s: ignoring unknown extras %s", where, ", ".join(unknown))
+    allow_http = _boolean(extra.get("allow_insecure_http"), f"{where}: extra allow_insecure_http")
+    base_url = _base_url(conn.host, conn.port, allow_http=allow_http, where=where)
+    business_id = str(extra.get("business_id") or "").strip()
+    user_id = (conn.login or "").strip()
+    api_key = (conn.password or "").strip()
+    missing = [
+        name
+        for name, value in (("Business ID (extra business_id)", business_id), ("User ID (login)", user_id))
+        if not value
+    ]
+    if not api_key:
+        missing.append("API key (password)")
+    if missing:
+        raise KizenConfigError(f"{where} is missing {', '.join(missing)}; see your Kizen 'My Profile' page.")
+    ca_bundle = str(extra.get("ca_bundle") or "").strip()
+    return KizenConnectionConfig(
+        base_url=base_url,
+        business_id=business_id,
+        user_id=user_id,
+        api_key=api_key,
+        verify=ca_bundle or True,
+        timeout_seconds=_first_number(
+            timeout, extra.get("timeout"), DEFAULT_TIMEOUT_SECONDS, where, "timeout"
+        ),
+        connect_timeout_seconds=_first_number(
+            None, extra.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT_SECONDS, where, "connect_timeout"
+        ),
+        retry_policy=retry_policy or _retry_policy(extra, where),
+    )
+
+
+def is_loopback(hostname: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: hosts where plain http never leaves the machine."""
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(host: str | None, port: int | None, *, allow_http: bool, where: str) -> str:
+    raw = (host or "").strip() or DEFAULT_BASE_URL
+    if "://" not in raw:
+        raw = f"https://{raw}"
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise KizenConfigError(f"{where}: Base URL {raw!r} is not an http(s) URL like {DEFAULT_BASE_URL}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise KizenConfigError(
+            f"{where}: Base URL must hold only scheme, host, port and path; put the user id and API key "
+            "in their own fields"
+        )
+    netloc = parts.netloc
+    if port:
+        if parts.port is not None and parts.port != port:
+            raise KizenConfigError(f"{where}: Base URL says port {parts.port} but the port field says {port}")
+        if parts.port is None:
+            netloc = f"{netloc}:{port}"
+    if scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+        raise KizenConfigError(
+            f"{where}: refusing plain http to {parts.hostname}, which would send the API key unencrypted. "
+            "Use https, or set the extra allow_insecure_http to true if you must."
+        )
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _retry_policy(extra: Mapping[str, Any], where: str) -> RetryPolicy:
+    defaults = RetryPolicy()
+    overrides: dict[str, Any] = {}
+    for item in fields(RetryPolicy):
+        if item.name in RETRY_EXTRAS and _present(extra.get(item.name)):
+            number = _number(extra[item.name], f"{where}: extra {item.name}")
+            overrides[item.name] = int(number) if item.name == "max_attempts" else number
+    try:
+        return replace(defaults, **overrides)
+    except ValueError as exc:
+        raise KizenConfigError(f"{where}: {exc}") from None
+
+
+def _first_number(argument: float | None, extra_value: Any, default: float, where: str, name: str) -> float:
+    if argument is not None:
+        return float(argument)
+    if _present(extra_value):
+        return _number(extra_value, f"{where}: extra {name}")
+    return default
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+def _number(value: Any, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise KizenConfigError(f"{what} must be a number, not {value!r}") from None
+    if number <= 0:
+        raise KizenConfigError(f"{what} must be positive, not {value!r}")
+    return number
+
+
+def _boolean(value: Any, what: str) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise KizenConfigError(f"{what} must be true or false, not {value!r}")

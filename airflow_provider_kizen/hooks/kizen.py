@@ -1,0 +1,306 @@
+"""KizenHook: sync (httpx.Client) and async (httpx.AsyncClient) access to Kizen's API.
+
+Both transports only move bytes: `client.core` builds each request, and its `RetryCall` decides what a
+response or a network error means, so retries and errors are the same on both paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+
+from airflow_provider_kizen.client.core import (
+    Done,
+    Retry,
+    RetryCall,
+    build_request,
+    decode_json,
+    encode_filters,
+    next_page,
+    split_page,
+)
+from airflow_provider_kizen.client.errors import (
+    KizenAuthError,
+    KizenConfigError,
+    KizenError,
+    KizenNotFoundError,
+)
+from airflow_provider_kizen.client.pacing import Pace
+from airflow_provider_kizen.client.policy import RetryPolicy
+from airflow_provider_kizen.connection import KizenConnectionConfig, parse_connection
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
+
+SCHEDULED_ACTIVITIES_PATH = "/api/activities/scheduled-activity"
+CONNECTION_CHECK_PATH = "/api/custom-objects"
+# The "Test" button should answer within seconds, not after a full retry budget.
+CONNECTION_CHECK_POLICY = RetryPolicy(max_attempts=2, max_elapsed_seconds=10)
+
+Params = Mapping[str, str | int] | None
+
+
+class KizenHook(BaseHook):
+    """Calls Kizen's API through a `kizen` connection, retrying what is safe to retry.
+
+    :param kizen_conn_id: the Airflow connection id (conn type ``kizen``).
+    :param timeout: seconds to wait for each read or write; overrides the connection's ``timeout`` extra.
+    :param retry_policy: attempts, time budget and backoff; overrides the connection's retry extras.
+    """
+
+    conn_name_attr = "kizen_conn_id"
+    default_conn_name = "kizen_default"
+    conn_type = "kizen"
+    hook_name = "Kizen"
+
+    def __init__(
+        self,
+        kizen_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        self.kizen_conn_id = kizen_conn_id
+        self.timeout = timeout
+        self.retry_policy = retry_policy
+        self._config: KizenConnectionConfig | None = None
+        self._client: httpx.Client | None = None
+        self._async_client: httpx.AsyncClient | None = None
+        self._async_client_loop: asyncio.AbstractEventLoop | None = None
+
+    # -- configuration -------------------------------------------------------------------------------
+
+    def get_config(self) -> KizenConnectionConfig:
+        """The parsed connection, read once per hook."""
+        if self._config is None:
+            conn = self.get_connection(self.kizen_conn_id)
+            if conn.password:
+                mask_secret(conn.password)
+            self._config = parse_connection(
+                conn, conn.extra_dejson, timeout=self.timeout, retry_policy=self.retry_policy
+            )
+        return self._config
+
+    async def aget_config(self) -> KizenConnectionConfig:
+        """The parsed connection, read without blocking the event loop."""
+        if self._config is None:
+            conn = await self.aget_connection(self.kizen_conn_id)
+            if conn.password:
+                mask_secret(conn.password)
+            extra = await conn.aextra_dejson()
+            self._config = parse_connection(conn, extra, timeout=self.timeout, retry_policy=self.retry_policy)
+        return self._config
+
+    def get_conn(self) -> httpx.Client:
+        """The hook's httpx.Client; connections are pooled and reused across calls."""
+        if self._client is None:
+            self._client = httpx.Client(**_client_options(self.get_config()))
+        return self._client
+
+    async def aget_conn(self) -> httpx.AsyncClient:
+        """The hook's httpx.AsyncClient for the running event loop."""
+        config = await self.aget_config()
+        loop = asyncio.get_running_loop()
+        if self._async_client is None or self._async_client_loop is not loop:
+            # An AsyncClient's pool belongs to one event loop; a new loop needs a new client.
+            self._async_client = httpx.AsyncClient(**_client_options(config))
+            self._async_client_loop = loop
+        return self._async_client
+
+    def close(self) -> None:
+        """Close the sync client's pooled connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close both clients' pooled connections."""
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+        self.close()
+
+    # -- scheduled activities ------------------------------------------------------------------------
+
+    def create_scheduled_activity(
+        self, payload: ScheduledActivityWrite | Mapping[str, Any]
+    ) -> ScheduledActivity:
+        """Create one scheduled activity (``POST /api/activities/scheduled-activity``).
+
+        :raises KizenUnknownOutcomeError: when it may or may not have been created; it is not re-sent.
+        """
+        response = self._request("POST", SCHEDULED_ACTIVITIES_PATH, json=_write_body(payload))
+        return ScheduledActivity.model_validate(decode_json(response))
+
+    def get_scheduled_activity(self, activity_id: str) -> ScheduledActivity:
+        """Read one scheduled activity by id."""
+        response = self._request("GET", _activity_path(activity_id))
+        return ScheduledActivity.model_validate(decode_json(response))
+
+    def list_scheduled_activities(self, **filters: Any) -> Iterator[ScheduledActivity]:
+        """Every scheduled activity matching the filters, following the pages' `next` links.
+
+        Filters pass through as query parameters (``search``, ``from_date``, ``to_date``, ``activity_name``,
+        ``employee_ids``, ``completed``, ``ordering``, ``page_size``...): bools become true/false, lists
+        become comma lists and datetimes ISO strings.
+        """
+        path = SCHEDULED_ACTIVITIES_PATH
+        params: Params = encode_filters(filters)
+        while True:
+            response = self._request("GET", path, params=params)
+            results, next_url = split_page(decode_json(response), response)
+            for item in results:
+                yield ScheduledActivity.model_validate(item)
+            if next_url is None:
+                return
+            path, params = next_page(self.get_config(), next_url)
+
+    async def acreate_scheduled_activity(
+        self, payload: ScheduledActivityWrite | Mapping[str, Any], *, pace: Pace | None = None
+    ) -> ScheduledActivity:
+        """Async twin of `create_scheduled_activity`; `pace` is the batch's shared Pace."""
+        response = await self._arequest(
+            "POST", SCHEDULED_ACTIVITIES_PATH, json=_write_body(payload), pace=pace
+        )
+        return ScheduledActivity.model_validate(decode_json(response))
+
+    async def aget_scheduled_activity(
+        self, activity_id: str, *, pace: Pace | None = None
+    ) -> ScheduledActivity:
+        """Async twin of `get_scheduled_activity`."""
+        response = await self._arequest("GET", _activity_path(activity_id), pace=pace)
+        return ScheduledActivity.model_validate(decode_json(response))
+
+    async def alist_scheduled_activities(self, **filters: Any) -> AsyncIterator[ScheduledActivity]:
+        """Async twin of `list_scheduled_activities`."""
+        path = SCHEDULED_ACTIVITIES_PATH
+        params: Params = encode_filters(filters)
+        while True:
+            response = await self._arequest("GET", path, params=params)
+            results, next_url = split_page(decode_json(response), response)
+            for item in results:
+                yield ScheduledActivity.model_validate(item)
+            if next_url is None:
+                return
+            path, params = next_page(await self.aget_config(), next_url)
+
+    # -- connection check ----------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the credentials with ``GET /api/custom-objects?page_size=1``; the answer says what to fix."""
+        try:
+            config = self.get_config()
+            request = build_request(config, "GET", CONNECTION_CHECK_PATH, params={"page_size": 1})
+            call = RetryCall(CONNECTION_CHECK_POLICY, request)
+            decode_json(self._send(call))
+        except KizenAuthError as exc:
+            return False, _auth_advice(exc)
+        except KizenNotFoundError as exc:
+            return False, f"Kizen has no API at this Base URL ({exc}). Check the Base URL."
+        except KizenError as exc:
+            return False, str(exc)
+        return True, f"Connected to Kizen at {config.base_url} as user {config.user_id}."
+
+    # -- transports ----------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, params: Params = None, json: Any = None) -> httpx.Response:
+        config = self.get_config()
+        return self._send(RetryCall(config.retry_policy, build_request(config, method, path, params, json)))
+
+    def _send(self, call: RetryCall) -> httpx.Response:
+        client = self.get_conn()
+        while True:
+            try:
+                decision = call.after_response(client.send(call.request))
+            except httpx.TransportError as exc:
+                decision = call.after_transport_error(exc)
+            if isinstance(decision, Done):
+                return decision.response
+            self._log_retry(call, decision)
+            time.sleep(decision.delay_seconds)
+
+    async def _arequest(
+        self, method: str, path: str, *, params: Params = None, json: Any = None, pace: Pace | None = None
+    ) -> httpx.Response:
+        config = await self.aget_config()
+        call = RetryCall(config.retry_policy, build_request(config, method, path, params, json))
+        client = await self.aget_conn()
+        while True:
+            if pace is not None:
+                await pace.wait_turn()
+            try:
+                decision = call.after_response(await client.send(call.request))
+            except httpx.TransportError as exc:
+                decision = call.after_transport_error(exc)
+            if isinstance(decision, Done):
+                return decision.response
+            self._log_retry(call, decision)
+            if pace is not None and decision.rate_limited:
+                # The whole batch waits out the 429 together; wait_turn() above does the waiting.
+                pace.slow_down(decision.delay_seconds)
+            else:
+                await asyncio.sleep(decision.delay_seconds)
+
+    def _log_retry(self, call: RetryCall, retry: Retry) -> None:
+        self.log.warning(
+            "%s %s: %s; attempt %d of %d, retrying in %.1f s",
+            call.method,
+            call.path,
+            call.last_failure,
+            call.attempts,
+            call.policy.max_attempts,
+            retry.delay_seconds,
+        )
+
+
+def _client_options(config: KizenConnectionConfig) -> dict[str, Any]:
+    return {
+        "timeout": httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
+        "verify": _tls_verification(config),
+        "follow_redirects": False,  # a redirect could carry the API key headers to another host
+    }
+
+
+def _tls_verification(config: KizenConnectionConfig) -> ssl.SSLContext | bool:
+    if config.verify is True:
+        return True  # httpx's default: the certifi bundle
+    try:
+        return ssl.create_default_context(cafile=str(config.verify))
+    except (OSError, ssl.SSLError) as exc:
+        raise KizenConfigError(
+            f"cannot use the CA bundle {config.verify!r} from the extra ca_bundle: {exc}"
+        ) from None
+
+
+def _write_body(payload: ScheduledActivityWrite | Mapping[str, Any]) -> dict[str, Any]:
+    model = (
+        payload
+        if isinstance(payload, ScheduledActivityWrite)
+        else ScheduledActivityWrite.model_validate(payload)
+    )
+    return model.to_request_json()
+
+
+def _activity_path(activity_id: str) -> str:
+    if not activity_id or not str(activity_id).strip():
+        raise ValueError("activity_id must not be empty")
+    return f"{SCHEDULED_ACTIVITIES_PATH}/{quote(str(activity_id).strip(), safe='')}"
+
+
+def _auth_advice(exc: KizenAuthError) -> str:
+    if exc.status == 401:
+        return (
+            f"Kizen rejected the credentials ({exc}). Check the API key and the User ID on your Kizen "
+            "'My Profile' page."
+        )
+    return (
+        f"Kizen refused access ({exc}). Check the Business ID: the user must belong to that business "
+        "and be allowed to read custom objects."
+    )

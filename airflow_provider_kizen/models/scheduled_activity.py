@@ -1,0 +1,184 @@
+"""Scheduled-activity payloads: a strict write model and a lenient read model.
+
+`ScheduledActivityWrite` mirrors Kizen's ``ScheduledActivityV2WriteRequest`` field for field (the OpenAPI
+document is vendored in ``airflow_provider_kizen/schemas``), rejects unknown fields so that a typo fails
+instead of vanishing, and serialises only the fields the caller set: Kizen warns that partial payloads
+can overwrite data, so a null the caller did not write is never sent.
+
+Naive datetimes are rejected: a due time without an offset would silently mean a different moment on
+Kizen's side than in the DAG author's head. Give an offset (``2026-03-02T09:00:00+01:00``, ``...Z``) or an
+aware datetime (``pendulum.datetime(2026, 3, 2, 9, tz="Europe/Paris")``).
+
+`ScheduledActivity` mirrors ``ScheduledActivityV2Read`` but keeps whatever Kizen returns: fields the
+OpenAPI types as strings (``activity_object``, ``employee``) arrive as objects in practice.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_INT32 = 2147483647
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def to_request_json(self) -> dict[str, Any]:
+        """The JSON body for Kizen: only the fields that were set, nested models included."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class _IdOrName(_Strict):
+    id: UUID | None = None
+    name: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _needs_id_or_name(self) -> _IdOrName:
+        if self.id is None and self.name is None:
+            raise ValueError("give id or name")
+        return self
+
+
+class CustomObjectRef(_IdOrName):
+    """A custom object by id or by name (its api name, e.g. ``client_client`` for contacts)."""
+
+
+class EntityRef(_IdOrName):
+    """A record by id or by name; for contacts the name may be the contact's email."""
+
+
+class AssociatedEntity(_Strict):
+    """A record the activity is about: ``{"custom_object": {id|name}, "entity": {id|name}}``.
+
+    The deprecated flat ``custom_object_id`` / ``entity_id`` are still accepted, with a DeprecationWarning.
+    Each side must be named one way or the other.
+    """
+
+    custom_object: CustomObjectRef | None = None
+    entity: EntityRef | None = None
+    custom_object_id: UUID | None = None  # deprecated by Kizen
+    entity_id: UUID | None = None  # deprecated by Kizen
+
+    @model_validator(mode="before")
+    @classmethod
+    def _warn_deprecated(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, replacement in (("custom_object_id", "custom_object"), ("entity_id", "entity")):
+                if data.get(name) is not None:
+                    warnings.warn(
+                        f"associated_entities[].{name} is deprecated by Kizen; "
+                        f"use {replacement}={{'id': ...}} instead",
+                        DeprecationWarning,
+                        stacklevel=2,
+                    )
+        return data
+
+    @model_validator(mode="after")
+    def _needs_both_sides(self) -> AssociatedEntity:
+        if self.custom_object is None and self.custom_object_id is None:
+            raise ValueError("give custom_object ({id} or {name}), e.g. {'name': 'client_client'}")
+        if self.entity is None and self.entity_id is None:
+            raise ValueError("give entity ({id} or {name}; a contact's name may be its email)")
+        return self
+
+
+class Notification(_Strict):
+    """A reminder before the due time: ``{"type": "email", "time_amount": 30, "time_unit": "minute"}``."""
+
+    type: Literal["email", "text"]
+    time_amount: int = Field(ge=1, le=MAX_INT32)
+    time_unit: Literal["minute", "hour", "day"]
+
+
+# Fields the OpenAPI document does not mark nullable: a None written for them is a mistake, not a value.
+_NOT_NULLABLE = (
+    "activity_object_id",
+    "due_datetime",
+    "original_due_datetime",
+    "note",
+    "mentions",
+    "notifications",
+    "notify_mentioned",
+)
+
+
+class ScheduledActivityWrite(_Strict):
+    """The body of ``POST /api/activities/scheduled-activity`` (Kizen's ScheduledActivityV2WriteRequest).
+
+    `due_datetime` is required and exactly one of `activity_object_id` / `activity_object_name`
+    (the activity type's api_name) must be given.
+    """
+
+    activity_object_id: UUID | None = None
+    activity_object_name: str | None = Field(default=None, min_length=1)
+    due_datetime: datetime
+    original_due_datetime: datetime | None = None
+    employee_id: UUID | None = None
+    role_id: UUID | None = None
+    note: str | None = None
+    mentions: list[UUID] | None = None
+    notifications: list[Notification] | None = None
+    associated_entities: list[AssociatedEntity] | None = None
+    notify_mentioned: bool = False
+
+    @field_validator(*_NOT_NULLABLE, mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null; leave the field out instead")
+        return value
+
+    @field_validator("due_datetime", "original_due_datetime")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"{value.isoformat()} has no timezone; give an offset (e.g. {value.isoformat()}+00:00) "
+                "or an aware datetime such as pendulum.datetime(..., tz='Europe/Paris')"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_activity_type(self) -> ScheduledActivityWrite:
+        given = [
+            name for name in ("activity_object_id", "activity_object_name") if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of activity_object_id (the activity type's id) or activity_object_name "
+                f"(its api_name), not {' and '.join(given) or 'neither'}"
+            )
+        return self
+
+
+class ScheduledActivity(BaseModel):
+    """A scheduled activity as Kizen returns it. Unknown fields are kept (``model_extra``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    due_datetime: datetime | None = None
+    original_due_datetime: datetime | None = None
+    completed_at: datetime | None = None
+    logged_activity_id: str | None = None
+    note: str | None = None
+    created: datetime | None = None
+    # Typed `string` in the OpenAPI document, but objects ({id, name, api_name, ...}) in practice.
+    activity_object: dict[str, Any] | str | None = None
+    employee: dict[str, Any] | str | None = None
+    role: dict[str, Any] | str | None = None
+    mentions: list[Any] | dict[str, Any] | None = None
+    notifications: list[Any] | str | None = None
+    associated_entities: list[Any] | None = None
+    associated_fields: Any = None
+    access: dict[str, Any] | None = None
+
+    @property
+    def is_completed(self) -> bool:
+        """Kizen has no status field: an activity is completed once it has been logged."""
+        return self.completed_at is not None or self.logged_activity_id is not None

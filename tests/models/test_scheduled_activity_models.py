@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pendulum
+import pytest
+from pydantic import ValidationError
+
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
+
+UUID_A = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+UUID_B = "0d9c4a5e-8f1e-4f7b-9a57-3f1f3b7f0a11"
+MINIMAL = {"activity_object_name": "follow_up_call", "due_datetime": "2026-03-02T09:00:00Z"}
+
+
+def write(**fields) -> ScheduledActivityWrite:
+    return ScheduledActivityWrite.model_validate({**MINIMAL, **fields})
+
+
+def test_serialises_only_the_fields_that_were_set():
+    assert write().to_request_json() == MINIMAL
+
+
+def test_serialises_every_field_in_json_types():
+    model = write(
+        original_due_datetime=datetime(2026, 3, 1, 9, tzinfo=UTC),
+        employee_id=UUID_A,
+        role_id=None,
+        note="Call about the renewal",
+        mentions=[UUID_B],
+        notifications=[{"type": "email", "time_amount": 30, "time_unit": "minute"}],
+        associated_entities=[
+            {"custom_object": {"name": "client_client"}, "entity": {"name": "ada@example.com"}}
+        ],
+        notify_mentioned=True,
+    )
+    assert model.to_request_json() == {
+        **MINIMAL,
+        "original_due_datetime": "2026-03-01T09:00:00Z",
+        "employee_id": UUID_A,
+        "role_id": None,
+        "note": "Call about the renewal",
+        "mentions": [UUID_B],
+        "notifications": [{"type": "email", "time_amount": 30, "time_unit": "minute"}],
+        "associated_entities": [
+            {"custom_object": {"name": "client_client"}, "entity": {"name": "ada@example.com"}}
+        ],
+        "notify_mentioned": True,
+    }
+
+
+def test_notify_mentioned_defaults_to_false_without_being_sent():
+    model = write()
+    assert model.notify_mentioned is False
+    assert "notify_mentioned" not in model.to_request_json()
+
+
+def test_rejects_unknown_fields():
+    with pytest.raises(ValidationError, match="due_date"):
+        write(due_date="2026-03-02T09:00:00Z")
+
+
+def test_requires_due_datetime():
+    with pytest.raises(ValidationError, match="due_datetime"):
+        ScheduledActivityWrite.model_validate({"activity_object_name": "follow_up_call"})
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"activity_object_id": UUID_A},
+        {"activity_object_name": "follow_up_call"},
+    ],
+)
+def test_one_activity_type_reference_is_enough(fields):
+    model = ScheduledActivityWrite.model_validate({"due_datetime": "2026-03-02T09:00:00Z", **fields})
+    assert model.to_request_json().keys() == {"due_datetime", *fields}
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({}, "not neither"),
+        (
+            {"activity_object_id": UUID_A, "activity_object_name": "x"},
+            "activity_object_id and activity_object_name",
+        ),
+        ({"activity_object_name": None}, "not neither"),
+    ],
+)
+def test_exactly_one_activity_type_reference(fields, words):
+    with pytest.raises(ValidationError, match=words):
+        ScheduledActivityWrite.model_validate({"due_datetime": "2026-03-02T09:00:00Z", **fields})
+
+
+def test_rejects_naive_datetimes_with_advice():
+    with pytest.raises(ValidationError, match="has no timezone; give an offset"):
+        write(due_datetime=datetime(2026, 3, 2, 9))
+    with pytest.raises(ValidationError, match="has no timezone"):
+        write(due_datetime="2026-03-02T09:00:00")
+    with pytest.raises(ValidationError, match="has no timezone"):
+        write(original_due_datetime="2026-03-02T09:00:00")
+
+
+def test_keeps_the_offset_of_aware_datetimes():
+    model = write(due_datetime=pendulum.datetime(2026, 3, 2, 9, tz="Europe/Paris"))
+    assert model.to_request_json()["due_datetime"] == "2026-03-02T09:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    "notification",
+    [
+        {"type": "sms", "time_amount": 1, "time_unit": "minute"},
+        {"type": "email", "time_amount": 0, "time_unit": "minute"},
+        {"type": "email", "time_amount": 2147483648, "time_unit": "minute"},
+        {"type": "email", "time_amount": 1, "time_unit": "week"},
+        {"type": "email", "time_amount": 1},
+    ],
+)
+def test_notification_bounds_and_enums(notification):
+    with pytest.raises(ValidationError, match="notifications"):
+        write(notifications=[notification])
+
+
+def test_notification_upper_bound_is_allowed():
+    write(notifications=[{"type": "text", "time_amount": 2147483647, "time_unit": "day"}])
+
+
+@pytest.mark.parametrize(
+    "entity",
+    [
+        {"custom_object": {}, "entity": {"name": "ada@example.com"}},
+        {"custom_object": {"name": "client_client"}, "entity": {"name": ""}},
+        {"custom_object": {"name": "client_client"}},
+        {"entity": {"id": UUID_A}},
+        {"custom_object": {"name": "client_client"}, "entity": {"email": "ada@example.com"}},
+    ],
+)
+def test_associated_entities_need_id_or_name_on_both_sides(entity):
+    with pytest.raises(ValidationError, match="associated_entities"):
+        write(associated_entities=[entity])
+
+
+def test_deprecated_flat_ids_are_accepted_with_a_warning():
+    with pytest.warns(DeprecationWarning) as warned:
+        model = write(associated_entities=[{"custom_object_id": UUID_A, "entity_id": UUID_B}])
+    messages = [str(warning.message) for warning in warned]
+    assert any("custom_object_id is deprecated" in message for message in messages)
+    assert any("entity_id is deprecated" in message for message in messages)
+    assert model.to_request_json()["associated_entities"] == [
+        {"custom_object_id": UUID_A, "entity_id": UUID_B}
+    ]
+
+
+def test_mentions_must_be_uuids():
+    with pytest.raises(ValidationError, match="mentions"):
+        write(mentions=["ada"])
+
+
+@pytest.mark.parametrize("field", ["note", "mentions", "notifications", "notify_mentioned", "due_datetime"])
+def test_an_explicit_null_is_refused_where_kizen_does_not_allow_one(field):
+    with pytest.raises(ValidationError, match="may not be null"):
+        write(**{field: None})
+
+
+def test_read_model_keeps_what_kizen_sends():
+    activity = ScheduledActivity.model_validate(
+        {
+            "id": UUID_A,
+            "due_datetime": "2026-03-02T09:00:00Z",
+            "completed_at": None,
+            "logged_activity_id": None,
+            "activity_object": {"id": UUID_B, "name": "Follow-up call", "api_name": "follow_up_call"},
+            "employee": {"id": UUID_B, "display_name": "Ada Lovelace", "email": "ada@example.com"},
+            "mentions": [],
+            "notifications": [{"type": "email", "time_amount": 30, "time_unit": "minute"}],
+            "associated_entities": [],
+            "associated_fields": [],
+            "a_field_kizen_added_later": {"x": 1},
+        }
+    )
+    assert not activity.is_completed
+    assert isinstance(activity.activity_object, dict)
+    assert activity.activity_object["api_name"] == "follow_up_call"
+    assert activity.model_extra == {"a_field_kizen_added_later": {"x": 1}}
+    assert activity.model_dump(mode="json")["a_field_kizen_added_later"] == {"x": 1}
+
+
+def test_read_model_accepts_string_references_as_the_schema_types_them():
+    activity = ScheduledActivity.model_validate({"id": UUID_A, "activity_object": UUID_B, "employee": UUID_B})
+    assert activity.activity_object == UUID_B
+
+
+@pytest.mark.parametrize("fields", [{"completed_at": "2026-03-02T10:00:00Z"}, {"logged_activity_id": UUID_B}])
+def test_is_completed(fields):
+    assert ScheduledActivity.model_validate({"id": UUID_A, **fields}).is_completed
