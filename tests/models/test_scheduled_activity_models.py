@@ -142,7 +142,7 @@ def test_associated_entities_need_id_or_name_on_both_sides(entity):
 
 
 def test_deprecated_flat_ids_are_accepted_with_a_warning():
-    with pytest.warns(DeprecationWarning) as warned:
+    with pytest.warns(DeprecationWarning, match="is deprecated by Kizen") as warned:
         model = write(associated_entities=[{"custom_object_id": UUID_A, "entity_id": UUID_B}])
     messages = [str(warning.message) for warning in warned]
     assert any("custom_object_id is deprecated" in message for message in messages)
