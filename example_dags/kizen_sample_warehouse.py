@@ -1,0 +1,91 @@
+"""Sample warehouse tables for the example DAGs, used by the demo and the tests.
+
+The contacts are those the Kizen emulator seeds, so every row resolves there. The DDL is portable
+SQL and the rows go in through the hook's `insert_rows`, so the same code fills SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+from example_dags.kizen_example_support import table_name
+
+# Employee ids of the emulator's seed team (Jordan: account manager, Priya: customer success, Sam: sales).
+JORDAN_ID = "ddbc8b84-0900-527e-802a-30ffbc986175"
+PRIYA_ID = "f67002ae-2640-5fa9-9389-07928cebaa79"
+SAM_ID = "52ceac6b-5c9c-5ba6-a5a1-6f0e0373c3f5"
+
+FOLLOWUP_REQUESTS_DDL = """
+CREATE TABLE {table} (
+    record_key VARCHAR(255) NOT NULL PRIMARY KEY,
+    contact_email VARCHAR(255) NOT NULL,
+    timezone VARCHAR(64) NOT NULL,
+    priority VARCHAR(16) NOT NULL,
+    reason VARCHAR(2000) NOT NULL,
+    owner_employee_id VARCHAR(64),
+    needs_followup INTEGER NOT NULL
+)
+"""
+FOLLOWUP_REQUEST_COLUMNS = (
+    "record_key",
+    "contact_email",
+    "timezone",
+    "priority",
+    "reason",
+    "owner_employee_id",
+    "needs_followup",
+)
+FOLLOWUP_REQUESTS = (
+    ("opp-1001", "ada.lovelace@example.com", "Europe/London", "high",
+     "Renewal quote sent on Monday; confirm the seat count before it expires.", JORDAN_ID, 1),
+    ("opp-1002", "grace.hopper@example.com", "America/New_York", "high",
+     "Asked for a security review call; bring the compliance pack.", PRIYA_ID, 1),
+    ("opp-1003", "alan.turing@example.com", "Europe/London", "normal",
+     "Downloaded the pricing sheet twice; ask which plan fits.", None, 1),
+    ("opp-1004", "katherine.johnson@example.com", "America/Chicago", "high",
+     "Trial ends this week and usage doubled; offer the annual plan.", SAM_ID, 1),
+    ("opp-1005", "edsger.dijkstra@example.com", "Europe/Amsterdam", "normal",
+     "Reported a bug in the export; check the fix works for them.", JORDAN_ID, 1),
+    ("opp-1006", "barbara.liskov@example.com", "America/Los_Angeles", "normal",
+     "Attended the webinar; share the recording and the case study.", None, 1),
+    ("opp-1007", "donald.knuth@example.com", "America/Los_Angeles", "normal",
+     "Signed last week; no follow-up needed.", None, 0),
+    ("opp-1008", "margaret.hamilton@example.com", "America/New_York", "high",
+     "Contract countersigned; nothing to chase.", PRIYA_ID, 0),
+)  # fmt: skip
+# The contacts of the high-priority rows that need a follow-up.
+HIGH_PRIORITY_EMAILS = (
+    "ada.lovelace@example.com",
+    "grace.hopper@example.com",
+    "katherine.johnson@example.com",
+)
+
+NEW_CUSTOMERS_DDL = """
+CREATE TABLE {table} (
+    customer_key VARCHAR(255) NOT NULL PRIMARY KEY,
+    contact_email VARCHAR(255) NOT NULL,
+    timezone VARCHAR(64) NOT NULL,
+    account_manager_id VARCHAR(64),
+    signed_up_on DATE NOT NULL
+)
+"""
+NEW_CUSTOMER_COLUMNS = ("customer_key", "contact_email", "timezone", "account_manager_id", "signed_up_on")
+NEW_CUSTOMERS = (
+    ("cust-2001", "donald.knuth@example.com", "America/Los_Angeles", JORDAN_ID),
+    ("cust-2002", "margaret.hamilton@example.com", "America/New_York", None),
+)
+
+
+def create_followup_requests(hook: DbApiHook, table: str) -> None:
+    """Create `table` with the sample rows of the warehouse follow-ups DAG."""
+    hook.run(FOLLOWUP_REQUESTS_DDL.format(table=table_name(table)))
+    hook.insert_rows(table, FOLLOWUP_REQUESTS, target_fields=list(FOLLOWUP_REQUEST_COLUMNS))
+
+
+def create_new_customers(hook: DbApiHook, table: str, signed_up_on: date) -> None:
+    """Create `table` with the sample customers of the onboarding DAG, all signed up on `signed_up_on`."""
+    hook.run(NEW_CUSTOMERS_DDL.format(table=table_name(table)))
+    rows = [(*customer, signed_up_on.isoformat()) for customer in NEW_CUSTOMERS]
+    hook.insert_rows(table, rows, target_fields=list(NEW_CUSTOMER_COLUMNS))
