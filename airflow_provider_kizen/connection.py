@@ -33,6 +33,7 @@ RETRY_EXTRAS = ("max_attempts", "max_elapsed_seconds", "backoff_initial_seconds"
 KNOWN_EXTRAS = frozenset(
     ("business_id", "allow_insecure_http", "ca_bundle", "timeout", "connect_timeout", *RETRY_EXTRAS)
 )
+_FORM_PREFIX = "extra__kizen__"
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 
@@ -73,6 +74,8 @@ def parse_connection(
     :raises KizenConfigError: naming the connection and the field to fix.
     """
     where = f"Kizen connection {conn.conn_id!r}"
+    # Older Airflow forms stored custom fields as extra__<conn type>__<field>; accept both spellings.
+    extra = {key.removeprefix(_FORM_PREFIX): value for key, value in extra.items()}
     unknown = sorted(set(extra) - KNOWN_EXTRAS)
     if unknown:
         log.warning("%s: ignoring unknown extras %s", where, ", ".join(unknown))

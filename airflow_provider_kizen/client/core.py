@@ -286,8 +286,8 @@ def describe_transport_error(exc: httpx.TransportError) -> str:
     detail = str(exc) or type(exc).__name__
     if is_tls_failure(exc):
         return (
-            f"TLS verification failed for {host} ({detail}); if the server uses a private CA, "
-            "set the extra ca_bundle to its CA bundle file"
+            f"TLS handshake with {host} failed ({detail}); check the Base URL's scheme and port, and if "
+            "the server's certificate comes from a private CA, set the extra ca_bundle to its CA bundle file"
         )
     if isinstance(exc, httpx.ConnectError) and _is_dns_failure(detail):
         return f"could not resolve the host {host} ({detail}); check the Base URL"

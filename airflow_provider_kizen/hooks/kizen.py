@@ -7,15 +7,16 @@ response or a network error means, so retries and errors are the same on both pa
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
-from airflow.sdk import BaseHook
-from airflow.sdk.log import mask_secret
+from airflow.sdk import BaseHook, Connection
+from airflow.sdk import log as airflow_sdk_log
 
 from airflow_provider_kizen.client.core import (
     Done,
@@ -82,7 +83,7 @@ class KizenHook(BaseHook):
         if self._config is None:
             conn = self.get_connection(self.kizen_conn_id)
             if conn.password:
-                mask_secret(conn.password)
+                airflow_sdk_log.mask_secret(conn.password)
             self._config = parse_connection(
                 conn, conn.extra_dejson, timeout=self.timeout, retry_policy=self.retry_policy
             )
@@ -93,8 +94,8 @@ class KizenHook(BaseHook):
         if self._config is None:
             conn = await self.aget_connection(self.kizen_conn_id)
             if conn.password:
-                mask_secret(conn.password)
-            extra = await conn.aextra_dejson()
+                await _amask_secret(conn.password)
+            extra = await _aextra_dejson(conn)
             self._config = parse_connection(conn, extra, timeout=self.timeout, retry_policy=self.retry_policy)
         return self._config
 
@@ -258,6 +259,29 @@ class KizenHook(BaseHook):
             call.policy.max_attempts,
             retry.delay_seconds,
         )
+
+
+async def _amask_secret(secret: str) -> None:
+    # amask_secret arrived in Airflow 3.3; before it, mask_secret is the only (and non-blocking) way.
+    amask_secret = getattr(airflow_sdk_log, "amask_secret", None)
+    if amask_secret is not None:
+        await amask_secret(secret)
+    else:
+        airflow_sdk_log.mask_secret(secret)
+
+
+async def _aextra_dejson(conn: Connection) -> dict[str, Any]:
+    # Connection.aextra_dejson arrived in Airflow 3.3.2. Before it, the extra is parsed here: the sync
+    # extra_dejson masks values through a blocking call, and a kizen extra holds no secret to mask.
+    if hasattr(conn, "aextra_dejson"):
+        return cast("dict[str, Any]", await conn.aextra_dejson())
+    try:
+        extra = json.loads(conn.extra) if conn.extra else {}
+    except ValueError:
+        raise KizenConfigError(f"Kizen connection {conn.conn_id!r}: the extra is not valid JSON") from None
+    if not isinstance(extra, dict):
+        raise KizenConfigError(f"Kizen connection {conn.conn_id!r}: the extra must be a JSON object")
+    return extra
 
 
 def _client_options(config: KizenConnectionConfig) -> dict[str, Any]:
