@@ -12,7 +12,7 @@ from airflow_provider_kizen.emulator.connections import ConnectionRegistry
 from airflow_provider_kizen.emulator.control_api import build_control_router
 from airflow_provider_kizen.emulator.faults import FaultInjector
 from airflow_provider_kizen.emulator.gateway import CONTROL_PREFIX, HTML_404, KizenGateway, RequestLog
-from airflow_provider_kizen.emulator.kizen_api import BadRequest, build_kizen_router, json_response
+from airflow_provider_kizen.emulator.kizen_api import BadRequest, build_kizen_routes, json_response
 from airflow_provider_kizen.emulator.store import ActivityStore
 from airflow_provider_kizen.emulator.validation import ValidationFailed
 
@@ -32,7 +32,7 @@ class Emulator:
             redoc_url=None,
             openapi_url=f"{CONTROL_PREFIX}openapi.json",
         )
-        api.include_router(build_kizen_router(self.store, self.catalog))
+        api.router.routes.extend(build_kizen_routes(self.store, self.catalog))
         api.include_router(build_control_router(self.store, self.faults, self.request_log))
         api.add_exception_handler(ValidationFailed, _validation_failed)  # type: ignore[arg-type]
         api.add_exception_handler(BadRequest, _bad_request)  # type: ignore[arg-type]

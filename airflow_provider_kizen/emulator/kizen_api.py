@@ -1,16 +1,20 @@
 """Kizen's routes: scheduled activities, logging, activity types, team, roles, custom objects and records.
 
-Handlers take the raw `Request` and answer raw JSON: this keeps the create path free of FastAPI's
-per-request model building, and lets the answers carry Kizen's exact shapes.
+They are plain Starlette routes that take the raw `Request` and answer raw JSON: this keeps the create
+path free of FastAPI's per-request dependency solving and model building, and lets the answers carry
+Kizen's exact shapes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from airflow_provider_kizen.emulator import seed
 from airflow_provider_kizen.emulator.catalog import Catalog
@@ -25,6 +29,7 @@ from airflow_provider_kizen.emulator.validation import (
     type_name,
 )
 
+Handler = Callable[[Request], Awaitable[Response]]
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _NOT_FOUND = {"detail": "Not found.", "code": "not_found"}
@@ -126,27 +131,37 @@ def _parse_filters(request: Request) -> ActivityFilters:
     )
 
 
-def build_kizen_router(store: ActivityStore, catalog: Catalog) -> APIRouter:
+def build_kizen_routes(store: ActivityStore, catalog: Catalog) -> list[Route]:
     """The `/api` routes, answering from `store` and the seed `catalog`."""
-    router = APIRouter()
+    routes: list[Route] = []
+
+    def route(method: str, path: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            routes.append(Route(path, handler, methods=[method]))
+            return handler
+
+        return register
+
     validator = ScheduledActivityValidator(catalog)
 
-    @router.post("/api/activities/scheduled-activity")
+    @route("POST", "/api/activities/scheduled-activity")
     async def create_scheduled_activity(request: Request) -> Response:
         body = await _json_body(request)
         fields = validator.validate(body, creating=True, partial=False, requesting_user_id=seed.USER_ID)
         return json_response(store.create(fields), 201)
 
-    @router.get("/api/activities/scheduled-activity")
+    @route("GET", "/api/activities/scheduled-activity")
     async def list_scheduled_activities(request: Request) -> Response:
         return json_response(paginate(request, store.query(_parse_filters(request))))
 
-    @router.get("/api/activities/scheduled-activity/{activity_id}")
-    async def get_scheduled_activity(activity_id: str) -> Response:
+    @route("GET", "/api/activities/scheduled-activity/{activity_id}")
+    async def get_scheduled_activity(request: Request) -> Response:
+        activity_id = request.path_params["activity_id"]
         data = store.get(activity_id)
         return json_response(_NOT_FOUND, 404) if data is None else json_response(data)
 
-    async def update(request: Request, activity_id: str, *, partial: bool) -> Response:
+    async def update(request: Request, *, partial: bool) -> Response:
+        activity_id = request.path_params["activity_id"]
         if store.get(activity_id) is None:
             return json_response(_NOT_FOUND, 404)
         body = await _json_body(request)
@@ -155,22 +170,24 @@ def build_kizen_router(store: ActivityStore, catalog: Catalog) -> APIRouter:
         fields = validator.validate(body, creating=False, partial=partial, requesting_user_id=seed.USER_ID)
         return json_response(store.update(activity_id, fields))
 
-    @router.put("/api/activities/scheduled-activity/{activity_id}")
-    async def replace_scheduled_activity(request: Request, activity_id: str) -> Response:
-        return await update(request, activity_id, partial=False)
+    @route("PUT", "/api/activities/scheduled-activity/{activity_id}")
+    async def replace_scheduled_activity(request: Request) -> Response:
+        return await update(request, partial=False)
 
-    @router.patch("/api/activities/scheduled-activity/{activity_id}")
-    async def patch_scheduled_activity(request: Request, activity_id: str) -> Response:
-        return await update(request, activity_id, partial=True)
+    @route("PATCH", "/api/activities/scheduled-activity/{activity_id}")
+    async def patch_scheduled_activity(request: Request) -> Response:
+        return await update(request, partial=True)
 
-    @router.delete("/api/activities/scheduled-activity/{activity_id}")
-    async def delete_scheduled_activity(activity_id: str) -> Response:
+    @route("DELETE", "/api/activities/scheduled-activity/{activity_id}")
+    async def delete_scheduled_activity(request: Request) -> Response:
+        activity_id = request.path_params["activity_id"]
         if not store.delete(activity_id):
             return json_response(_NOT_FOUND, 404)
         return Response(status_code=204)
 
-    @router.patch("/api/activities/scheduled-activity/{activity_id}/notes")
-    async def patch_notes(request: Request, activity_id: str) -> Response:
+    @route("PATCH", "/api/activities/scheduled-activity/{activity_id}/notes")
+    async def patch_notes(request: Request) -> Response:
+        activity_id = request.path_params["activity_id"]
         if store.get(activity_id) is None:
             return json_response(_NOT_FOUND, 404)
         body = await _json_body(request)
@@ -180,14 +197,16 @@ def build_kizen_router(store: ActivityStore, catalog: Catalog) -> APIRouter:
         fields = validator.validate(note_only, creating=False, partial=True, requesting_user_id=seed.USER_ID)
         return json_response(store.update(activity_id, fields))
 
-    @router.get("/api/activities/logged/{logged_id}")
-    async def get_logged_activity(logged_id: str) -> Response:
+    @route("GET", "/api/activities/logged/{logged_id}")
+    async def get_logged_activity(request: Request) -> Response:
+        logged_id = request.path_params["logged_id"]
         store.apply_due_completions()
         logged = store.logged.get(logged_id)
         return json_response(_NOT_FOUND, 404) if logged is None else json_response(logged)
 
-    @router.post("/api/activities/{id_or_api_name}/log-activity")
-    async def log_activity(request: Request, id_or_api_name: str) -> Response:
+    @route("POST", "/api/activities/{id_or_api_name}/log-activity")
+    async def log_activity(request: Request) -> Response:
+        id_or_api_name = request.path_params["id_or_api_name"]
         activity_type = catalog.activity_type(id_or_api_name)
         if activity_type is None:
             return json_response(_NOT_FOUND, 404)
@@ -229,7 +248,7 @@ def build_kizen_router(store: ActivityStore, catalog: Catalog) -> APIRouter:
         )
         return json_response(logged, 201)
 
-    @router.get("/api/activities")
+    @route("GET", "/api/activities")
     async def list_activity_types(request: Request) -> Response:
         search = request.query_params.get("search", "").lower()
         custom_object_id = request.query_params.get("custom_object_id")
@@ -240,16 +259,17 @@ def build_kizen_router(store: ActivityStore, catalog: Catalog) -> APIRouter:
         ]
         return json_response(paginate(request, types))
 
-    @router.get("/api/activities/{id_or_api_name}")
-    async def get_activity_type(id_or_api_name: str) -> Response:
+    @route("GET", "/api/activities/{id_or_api_name}")
+    async def get_activity_type(request: Request) -> Response:
+        id_or_api_name = request.path_params["id_or_api_name"]
         activity_type = catalog.activity_type(id_or_api_name)
         return json_response(_NOT_FOUND, 404) if activity_type is None else json_response(activity_type)
 
-    @router.get("/api/custom-objects")
+    @route("GET", "/api/custom-objects")
     async def list_custom_objects(request: Request) -> Response:
         return json_response(paginate(request, list(catalog.custom_objects.values())))
 
-    @router.get("/api/team/typeahead")
+    @route("GET", "/api/team/typeahead")
     async def team_typeahead(request: Request) -> Response:
         search = request.query_params.get("search", "").lower()
         members = [
@@ -259,17 +279,19 @@ def build_kizen_router(store: ActivityStore, catalog: Catalog) -> APIRouter:
         ]
         return json_response(paginate(request, members))
 
-    @router.get("/api/team/{employee_id}")
-    async def get_team_member(employee_id: str) -> Response:
+    @route("GET", "/api/team/{employee_id}")
+    async def get_team_member(request: Request) -> Response:
+        employee_id = request.path_params["employee_id"]
         employee = catalog.employees.get(employee_id)
         return json_response(_NOT_FOUND, 404) if employee is None else json_response(employee)
 
-    @router.get("/api/role")
+    @route("GET", "/api/role")
     async def list_roles(request: Request) -> Response:
         return json_response(paginate(request, [Catalog.role_read(r) for r in catalog.roles.values()]))
 
-    @router.get("/api/records/{object_name}/lookup")
-    async def lookup_record(request: Request, object_name: str) -> Response:
+    @route("GET", "/api/records/{object_name}/lookup")
+    async def lookup_record(request: Request) -> Response:
+        object_name = request.path_params["object_name"]
         custom_object = catalog.custom_object_by_name(object_name)
         identifier = request.query_params.get("identifier")
         if custom_object is None or not identifier:
@@ -277,4 +299,4 @@ def build_kizen_router(store: ActivityStore, catalog: Catalog) -> APIRouter:
         entity = catalog.entity_by_name(custom_object["id"], identifier)
         return json_response(_NOT_FOUND, 404) if entity is None else json_response(entity)
 
-    return router
+    return routes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import uvicorn
 
@@ -33,6 +34,12 @@ def build_server(emulator: Emulator, *, host: str, port: int, access_log: bool =
     return uvicorn.Server(config)
 
 
-def bound_port(server: uvicorn.Server) -> int:
-    """The port the started server listens on (useful when it was asked for port 0)."""
-    return int(server.servers[0].sockets[0].getsockname()[1])
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: a free one), ready to hand to `Server.run`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

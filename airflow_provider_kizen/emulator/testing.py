@@ -121,8 +121,9 @@ class EmulatorHandle:
 
 def connection_uri(host: str, port: int) -> str:
     """The Airflow connection URI for an emulator (Airflow's host-with-protocol form)."""
+    netloc_host = f"[{host}]" if ":" in host else host
     return (
-        f"kizen://http://{quote(USER_ID, safe='')}:{quote(API_KEY, safe='')}@{host}:{port}"
+        f"kizen://http://{quote(USER_ID, safe='')}:{quote(API_KEY, safe='')}@{netloc_host}:{port}"
         f"?business_id={quote(BUSINESS_ID, safe='')}"
     )
 
@@ -136,19 +137,23 @@ def running_emulator(
     `seed` makes generated ids (activities, logged activities, request ids) reproducible.
     """
     from airflow_provider_kizen.emulator.app import Emulator
-    from airflow_provider_kizen.emulator.server import bound_port, build_server
+    from airflow_provider_kizen.emulator.server import bind_socket, build_server
 
+    sock = bind_socket("127.0.0.1", port)
+    actual_port = sock.getsockname()[1]
     emulator = Emulator(state_file=state_file, seed=seed)
-    server = build_server(emulator, host="127.0.0.1", port=port)
-    thread = threading.Thread(target=server.run, name="kizen-emulator", daemon=True)
+    server = build_server(emulator, host="127.0.0.1", port=actual_port)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="kizen-emulator", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + _START_TIMEOUT_SECONDS
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             emulator.close()
-            raise RuntimeError(f"the Kizen emulator did not start on 127.0.0.1:{port}")
+            sock.close()
+            raise RuntimeError(f"the Kizen emulator did not start on 127.0.0.1:{actual_port}")
         time.sleep(0.01)
-    actual_port = bound_port(server)
     base_url = f"http://127.0.0.1:{actual_port}"
     control = EmulatorControl(base_url)
     try:
@@ -164,4 +169,5 @@ def running_emulator(
         control.close()
         server.should_exit = True
         thread.join(timeout=_START_TIMEOUT_SECONDS)
+        sock.close()
         emulator.close()

@@ -1,0 +1,61 @@
+"""`kizen-emulator`: serve the emulator from the command line and print the connection to use."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kizen-emulator",
+        description="A local Kizen API for development, tests and demos; it accepts only its own fake key.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port to listen on; 0 picks a free one (default: 8765)"
+    )
+    parser.add_argument(
+        "--state-file",
+        help="keep state in this SQLite file, so that a restart loses nothing (default: in memory)",
+    )
+    parser.add_argument("--seed", type=int, help="make generated ids reproducible")
+    parser.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow a host other than loopback; the emulator has one fixed, public API key",
+    )
+    parser.add_argument("--access-log", action="store_true", help="log every request (slower)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from airflow_provider_kizen.emulator.app import Emulator
+    from airflow_provider_kizen.emulator.server import bind_socket, build_server, is_loopback
+    from airflow_provider_kizen.emulator.testing import connection_uri
+
+    if not is_loopback(args.host) and not args.allow_non_loopback:
+        print(
+            f"kizen-emulator: refusing to listen on {args.host}, which is not loopback; "
+            "pass --allow-non-loopback if you really mean it",
+            file=sys.stderr,
+        )
+        return 2
+    sock = bind_socket(args.host, args.port)
+    port = sock.getsockname()[1]
+    emulator = Emulator(state_file=args.state_file, seed=args.seed)
+    server = build_server(emulator, host=args.host, port=port, access_log=args.access_log)
+    # The socket already listens, so a client that reads these lines may connect at once.
+    print(f"Kizen emulator listening on http://{args.host}:{port}", flush=True)
+    print(f"AIRFLOW_CONN_KIZEN_DEFAULT='{connection_uri(args.host, port)}'", flush=True)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        emulator.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
