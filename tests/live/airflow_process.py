@@ -124,6 +124,11 @@ def _processes_of(home: Path) -> list[int]:
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 
 
+def _ti_key(ti: Mapping[str, Any]) -> str:
+    """`task_id`, or `task_id[map_index]` for an expanded mapped task instance."""
+    return str(ti["task_id"]) if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
+
+
 @dataclass
 class RunWatch:
     """What was seen of one DAG run: its state and, per task instance, every state it passed through."""
@@ -141,7 +146,7 @@ class RunWatch:
             api.get(f"{run_path}/taskInstances", params={"limit": 1000}).raise_for_status().json()
         )["task_instances"]
         for ti in self.task_instances:
-            key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
+            key = _ti_key(ti)
             seen = self.task_states.setdefault(key, [])
             if not seen or seen[-1] != ti["state"]:
                 seen.append(ti["state"])
@@ -149,8 +154,23 @@ class RunWatch:
         self.state = api.get(run_path).raise_for_status().json()["state"]
 
     def tasks_of(self, operator: str) -> dict[str, list[str | None]]:
-        """The state histories of the task instances of one operator class."""
-        return {key: states for key, states in self.task_states.items() if self.operators[key] == operator}
+        """The state histories of the task instances of one operator class that exist now.
+
+        A mapped task's placeholder instance disappears once it is expanded, so it is left out.
+        """
+        current = {_ti_key(ti) for ti in self.task_instances}
+        return {
+            key: states
+            for key, states in self.task_states.items()
+            if key in current and self.operators[key] == operator
+        }
+
+    def final_states(self, task_id: str) -> list[str | None]:
+        """The current state of each instance of `task_id` (one per map index, in order)."""
+        instances = sorted(
+            (ti for ti in self.task_instances if ti["task_id"] == task_id), key=lambda ti: ti["map_index"]
+        )
+        return [ti["state"] for ti in instances]
 
     def describe(self) -> str:
         return f"{self.dag_id} run {self.run_id} is {self.state}; task states seen: {self.task_states}"
@@ -160,9 +180,10 @@ class RunWatch:
 class LiveAirflow:
     home: Path
     api_url: str
-    env: dict[str, str]
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    token: str | None = None
+    # The environment holds connection URIs with credentials, and the token signs in as admin.
+    env: dict[str, str] = field(repr=False)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
+    token: str | None = field(default=None, repr=False)
 
     def log_tail(self, component: str, lines: int = 40) -> str:
         path = self.home / f"{component}.log"
@@ -208,6 +229,13 @@ class LiveAirflow:
         """POST a manual run with `conf`, as the UI's trigger form does; the response is not checked."""
         with self.client() as api:
             return api.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf)})
+
+    def xcom(self, dag_id: str, run_id: str, *, task_id: str, map_index: int = -1) -> Any:
+        """The `return_value` XCom of one task instance, as JSON."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        with self.client() as api:
+            response = api.get(path, params={"map_index": map_index, "deserialize": True})
+        return response.raise_for_status().json()["value"]
 
     def watch_runs(self, runs: Iterable[tuple[str, str]], timeout: float) -> dict[tuple[str, str], RunWatch]:
         """Poll the (dag_id, run_id) runs until all have finished, recording every task state seen."""

@@ -7,6 +7,7 @@ with a `conf`, exactly as the UI's trigger form does, and observed through the R
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -24,6 +25,10 @@ pytestmark = pytest.mark.live_airflow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANUAL_DAG = "kizen_manual_followup"
 WAREHOUSE_DAG = "kizen_warehouse_followups"
+# The warehouse DAG's default connection and tables.
+WAREHOUSE_CONN_ID = "kizen_warehouse"
+SOURCE_TABLE = "kizen_followup_requests"
+LEDGER_TABLE = "kizen_followup_ledger"
 SENSOR = "ScheduledActivityCompletedSensor"
 # Long enough for the high-priority sensor to be seen deferred, short enough to keep the test quick.
 COMPLETE_AFTER_SECONDS = 15
@@ -40,22 +45,16 @@ def emulator() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite warehouse holding the example DAG's sample follow-up requests."""
     path = tmp_path_factory.mktemp("warehouse") / "warehouse.db"
-    with closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute(
-            "CREATE TABLE kizen_followup_requests (record_key TEXT PRIMARY KEY, contact_email TEXT, "
-            "timezone TEXT, priority TEXT, reason TEXT, owner_employee_id TEXT, needs_followup INTEGER)"
-        )
-        conn.executemany(
-            "INSERT INTO kizen_followup_requests VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                ("r1", "ada.lovelace@example.com", "Europe/London", "high", "Renewal", None, 1),
-                ("r2", "alan.turing@example.com", "Europe/London", "low", "Upsell", None, 1),
-                ("r3", "katherine.johnson@example.com", "America/New_York", "high", "Churn risk", None, 1),
-                ("r4", "donald.knuth@example.com", "America/Los_Angeles", "low", "Survey", None, 1),
-                ("r5", "barbara.liskov@example.com", "America/New_York", "low", "Done", None, 0),
-            ],
-        )
+    with pytest.MonkeyPatch.context() as patch:
+        # The example DAGs' helpers import as `example_dags.*` from the DAGs folder, as Airflow does.
+        patch.syspath_prepend(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+        patch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", _sqlite_connection(path))
+        from example_dags.kizen_example_support import warehouse_hook
+        from example_dags.kizen_sample_warehouse import create_followup_requests
+
+        create_followup_requests(warehouse_hook(WAREHOUSE_CONN_ID), SOURCE_TABLE)
     return path
 
 
@@ -68,7 +67,7 @@ def airflow(
     shutil.copytree(REPO_ROOT / "example_dags", dags_folder / "example_dags")
     connections = {
         "AIRFLOW_CONN_KIZEN_DEFAULT": emulator.connection_uri,
-        "AIRFLOW_CONN_KIZEN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
+        f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": _sqlite_connection(warehouse),
     }
     with running_airflow(home, dags_folder, extra_env=connections) as live:
         live.wait_for_dags([MANUAL_DAG, WAREHOUSE_DAG])
@@ -84,23 +83,19 @@ def airflow(
     assert stray == []
 
 
-def _warehouse_rows_needing_followup(warehouse: Path) -> list[dict[str, Any]]:
+def _sqlite_connection(path: Path) -> str:
+    return json.dumps({"conn_type": "sqlite", "host": str(path)})
+
+
+def _query(warehouse: Path, sql: str) -> list[dict[str, Any]]:
     with closing(sqlite3.connect(warehouse)) as conn:
         conn.row_factory = sqlite3.Row
-        rows = conn.execute("SELECT * FROM kizen_followup_requests WHERE needs_followup = 1").fetchall()
-    return [dict(row) for row in rows]
+        return [dict(row) for row in conn.execute(sql).fetchall()]
 
 
-def _ledger(warehouse: Path) -> dict[str, dict[str, Any]]:
-    with closing(sqlite3.connect(warehouse)) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute("SELECT * FROM kizen_followup_ledger").fetchall()
-    return {row["record_key"]: dict(row) for row in rows}
-
-
-def _contact_of(activity: dict[str, Any]) -> str:
+def _contact_email(activity: dict[str, Any]) -> str:
     (entity,) = activity["associated_entities"]
-    return str(entity["entity"]["email"] or entity["entity"]["name"])
+    return str(entity["entity"]["email"])
 
 
 @pytest.mark.parametrize(
@@ -145,8 +140,9 @@ def test_triggered_runs_defer_then_succeed(airflow: LiveAirflow, emulator: Any, 
         "note": "Walk through the proposal.\nBring the compiler benchmarks.",
         "reminders": [{"type": "text", "time_amount": 15, "time_unit": "minute"}],
     }
-    warehouse_conf = {"chunk_size": 3, "poke_interval_seconds": 2, "completion_timeout_seconds": 120}
-    expected_rows = _warehouse_rows_needing_followup(warehouse)
+    warehouse_conf = {"chunk_size": 4, "poke_interval_seconds": 2, "completion_timeout_seconds": 120}
+    requests = _query(warehouse, f"SELECT * FROM {SOURCE_TABLE} WHERE needs_followup = 1")
+    high_priority = {row["record_key"] for row in requests if row["priority"] == "high"}
 
     runs = []
     for dag_id, conf in ((MANUAL_DAG, manual_conf), (WAREHOUSE_DAG, warehouse_conf)):
@@ -158,22 +154,32 @@ def test_triggered_runs_defer_then_succeed(airflow: LiveAirflow, emulator: Any, 
 
     assert manual.state == "success", manual.describe()
     assert followups.state == "success", followups.describe()
-    sensors = followups.tasks_of(SENSOR)
-    assert sensors, followups.describe()
-    for states in sensors.values():
-        assert "deferred" in states, followups.describe()
-        assert states[-1] == "success", followups.describe()
-    assert followups.task_states["no_escalation_needed"][-1] == "success", followups.describe()
+    # The completion sensor handed its wait to the triggerer, and came back once Kizen said "completed".
+    (sensor_states,) = followups.tasks_of(SENSOR).values()
+    assert "deferred" in sensor_states, followups.describe()
+    assert sensor_states[-1] == "success", followups.describe()
+    assert followups.final_states("no_escalation_needed") == ["success"], followups.describe()
+    assert followups.final_states("schedule_escalations") == ["skipped"], followups.describe()
+    # 6 rows need a follow-up; chunks of 4 make two mapped scheduling tasks.
+    assert followups.final_states("schedule_followups") == ["success", "success"], followups.describe()
 
-    activities = emulator.control.activities()
-    by_note = {activity["note"]: activity for activity in activities}
-    created = by_note[manual_conf["note"]]
-    assert _contact_of(created) == "grace.hopper@example.com"
+    activities = {activity["id"]: activity for activity in emulator.control.activities()}
+    (created,) = [a for a in activities.values() if a["note"] == manual_conf["note"]]
+    assert _contact_email(created) == manual_conf["contact_email"]
+    assert created["activity_object"]["api_name"] == manual_conf["activity_type"]
     assert pendulum.parse(created["due_datetime"]) == due
-    ledger = _ledger(warehouse)
-    assert set(ledger) == {row["record_key"] for row in expected_rows}
-    assert {row["activity_id"] for row in ledger.values()} | {created["id"]} == {a["id"] for a in activities}
-    assert all(activity["completed_at"] for activity in activities)
+    ledger = {row["record_key"]: row for row in _query(warehouse, f"SELECT * FROM {LEDGER_TABLE}")}
+    assert set(ledger) == {row["record_key"] for row in requests}
+    assert set(activities) == {row["activity_id"] for row in ledger.values()} | {created["id"]}
+    for request in requests:
+        activity = activities[ledger[request["record_key"]]["activity_id"]]
+        assert _contact_email(activity) == request["contact_email"]
+        assert activity["note"] == request["reason"]
+    waited_for = airflow.xcom(*runs[1], task_id="wait_for_high_priority", map_index=0)
+    assert {activity["id"] for activity in waited_for} == {
+        ledger[key]["activity_id"] for key in high_priority
+    }
+    assert all(activity["completed_at"] for activity in waited_for)
 
 
 def test_api_key_never_leaves_the_connection(airflow: LiveAirflow, emulator: Any) -> None:
