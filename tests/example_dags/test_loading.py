@@ -23,5 +23,5 @@ def test_example_dags_load_without_import_errors(dag_bag) -> None:
 
 def test_default_role_ids_are_the_emulator_seed_roles() -> None:
     roles = {role["name"]: role["id"] for role in seed.ROLES}
-    assert kizen_example_support.ACCOUNT_MANAGER_ROLE_ID == roles["Account Manager"]
-    assert kizen_example_support.CUSTOMER_SUCCESS_ROLE_ID == roles["Customer Success"]
+    assert roles["Account Manager"] == kizen_example_support.ACCOUNT_MANAGER_ROLE_ID
+    assert roles["Customer Success"] == kizen_example_support.CUSTOMER_SUCCESS_ROLE_ID
