@@ -31,7 +31,7 @@ def test_schedules_the_cadence_once_per_customer(warehouse, kizen_emulator, run_
     for activity in activities:
         by_customer.setdefault(activity["associated_entities"][0]["entity"]["email"], []).append(activity)
     assert set(by_customer) == {customer[1] for customer in NEW_CUSTOMERS}
-    for key, email, timezone, manager_id in NEW_CUSTOMERS:
+    for _key, email, timezone, manager_id in NEW_CUSTOMERS:
         welcome, check_in, review = sorted(by_customer[email], key=lambda a: a["due_datetime"])
         assert [a["activity_object"]["api_name"] for a in (welcome, check_in, review)] == [
             "follow_up_call",
