@@ -22,6 +22,7 @@ from airflow_provider_kizen.emulator.store import ORDERINGS, ActivityFilters, Ac
 from airflow_provider_kizen.emulator.validation import (
     CREATE_ONLY_FIELDS,
     REQUIRED,
+    FieldInvalid,
     ScheduledActivityValidator,
     ValidationFailed,
     does_not_exist,
@@ -59,7 +60,7 @@ async def _json_body(request: Request) -> Any:
         raise BadRequest({"detail": f'Unsupported media type "{content_type}" in request.'}, 415)
     try:
         return json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise BadRequest({"detail": f"JSON parse error - {exc}", "code": "parse_error"}) from None
 
 
@@ -106,7 +107,7 @@ def _parse_filters(request: Request) -> ActivityFilters:
         value = params.get(name)
         try:
             dates[name] = parse_datetime(value) if value else None
-        except Exception:
+        except FieldInvalid:
             raise BadRequest({name: ["Enter a valid date/time."]}) from None
     ids: dict[str, frozenset[str] | None] = {}
     for name in ("employee_ids", "role_ids"):

@@ -200,10 +200,13 @@ class ActivityStore:
     # Completion
 
     def complete(self, activity_id: str, *, after_seconds: float = 0) -> bool:
-        """Log the activity now, or schedule that; False when it does not exist."""
+        """Log the activity now or later (a completed one stays as it is); False when it does not exist."""
+        self.apply_due_completions()
         stored = self.activities.get(activity_id)
         if stored is None:
             return False
+        if stored.data["completed_at"] is not None:
+            return True
         if after_seconds <= 0:
             self._log_scheduled(stored, completed_at=_now(), notes="", related_objects=[], employee=None)
         else:

@@ -40,7 +40,9 @@ class ValidationFailed(Exception):
         self.errors = errors
 
 
-class _Invalid(Exception):
+class FieldInvalid(Exception):
+    """One field's value is wrong; `detail` is that field's DRF error."""
+
     def __init__(self, detail: Any) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -57,19 +59,19 @@ def type_name(value: object) -> str:
 
 
 def parse_datetime(value: object) -> datetime:
-    """An aware datetime from DRF's ISO 8601 input; naive values are taken as UTC."""
+    """An aware UTC datetime from DRF's ISO 8601 input; naive values are taken as UTC."""
     if not isinstance(value, str):
-        raise _Invalid([_BAD_DATETIME])
+        raise FieldInvalid([_BAD_DATETIME])
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise _Invalid([_BAD_DATETIME]) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise FieldInvalid([_BAD_DATETIME]) from None
 
 
 def format_datetime(value: datetime) -> str:
-    """DRF's output form: ISO 8601 with `Z` for UTC."""
-    text = value.isoformat()
+    """DRF's output form: ISO 8601 in UTC, written with `Z`."""
+    text = value.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -79,18 +81,18 @@ def _uuid(value: object) -> str:
             return str(uuid.UUID(value.strip()))
         except ValueError:
             pass
-    raise _Invalid(["Must be a valid UUID."])
+    raise FieldInvalid(["Must be a valid UUID."])
 
 
 def _string(value: object, *, allow_blank: bool) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _Invalid(["Not a valid string."])
+        raise FieldInvalid(["Not a valid string."])
     text = str(value)
     if "\x00" in text:
-        raise _Invalid(["Null characters are not allowed."])
+        raise FieldInvalid(["Null characters are not allowed."])
     text = text.strip()
     if not text and not allow_blank:
-        raise _Invalid([NOT_BLANK])
+        raise FieldInvalid([NOT_BLANK])
     return text
 
 
@@ -102,7 +104,7 @@ def _boolean(value: object) -> bool:
             return False
     except TypeError:  # unhashable input such as a list
         pass
-    raise _Invalid(["Must be a valid boolean."])
+    raise FieldInvalid(["Must be a valid boolean."])
 
 
 def _integer(value: object) -> int:
@@ -114,23 +116,23 @@ def _integer(value: object) -> int:
     elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
         number = int(value.strip())
     if number is None:
-        raise _Invalid(["A valid integer is required."])
+        raise FieldInvalid(["A valid integer is required."])
     if number < 1:
-        raise _Invalid(["Ensure this value is greater than or equal to 1."])
+        raise FieldInvalid(["Ensure this value is greater than or equal to 1."])
     if number > _MAX_INT:
-        raise _Invalid([f"Ensure this value is less than or equal to {_MAX_INT}."])
+        raise FieldInvalid([f"Ensure this value is less than or equal to {_MAX_INT}."])
     return number
 
 
 def _choice(value: object, choices: frozenset[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise _Invalid([f'"{value}" is not a valid choice.'])
+        raise FieldInvalid([f'"{value}" is not a valid choice.'])
     return value
 
 
 def _mapping(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _Invalid(
+        raise FieldInvalid(
             {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type_name(value)}."]}
         )
     return value
@@ -138,7 +140,7 @@ def _mapping(value: object) -> dict[str, Any]:
 
 def _list(value: object) -> list[Any]:
     if not isinstance(value, list):
-        raise _Invalid([f'Expected a list of items but got type "{type_name(value)}".'])
+        raise FieldInvalid([f'Expected a list of items but got type "{type_name(value)}".'])
     return value
 
 
@@ -165,11 +167,11 @@ class ScheduledActivityValidator:
             try:
                 if value is None:
                     if name not in _NULLABLE:
-                        raise _Invalid([NOT_NULL])
+                        raise FieldInvalid([NOT_NULL])
                     fields[name] = None
                 else:
                     fields[name] = check(value)
-            except _Invalid as invalid:
+            except FieldInvalid as invalid:
                 errors[name] = invalid.detail
         if not partial and "due_datetime" not in body:
             errors["due_datetime"] = [REQUIRED]
@@ -204,7 +206,7 @@ class ScheduledActivityValidator:
             employee_id = _uuid(item)
             employee = self._catalog.employees.get(employee_id)
             if employee is None:
-                raise _Invalid(does_not_exist(f'Invalid pk "{employee_id}" - object does not exist.'))
+                raise FieldInvalid(does_not_exist(f'Invalid pk "{employee_id}" - object does not exist.'))
             mentions.append(Catalog.employee_read(employee))
         return mentions
 
@@ -216,7 +218,7 @@ class ScheduledActivityValidator:
             errors: dict[str, Any] = {}
             try:
                 entry = _mapping(item)
-            except _Invalid as invalid:
+            except FieldInvalid as invalid:
                 item_errors.append(invalid.detail)
                 continue
             clean: dict[str, Any] = {}
@@ -230,14 +232,14 @@ class ScheduledActivityValidator:
                     continue
                 try:
                     if entry[name] is None:
-                        raise _Invalid([NOT_NULL])
+                        raise FieldInvalid([NOT_NULL])
                     clean[name] = check(entry[name])
-                except _Invalid as invalid:
+                except FieldInvalid as invalid:
                     errors[name] = invalid.detail
             item_errors.append(errors)
             notifications.append(clean)
         if any(item_errors):
-            raise _Invalid(item_errors)
+            raise FieldInvalid(item_errors)
         return notifications
 
     def _associated_entities(self, value: object) -> list[dict[str, Any]]:
@@ -247,10 +249,10 @@ class ScheduledActivityValidator:
             try:
                 resolved.append(self._associated_entity(item))
                 item_errors.append({})
-            except _Invalid as invalid:
+            except FieldInvalid as invalid:
                 item_errors.append(invalid.detail)
         if any(item_errors):
-            raise _Invalid(item_errors)
+            raise FieldInvalid(item_errors)
         return resolved
 
     def _associated_entity(self, item: object) -> dict[str, Any]:
@@ -260,7 +262,7 @@ class ScheduledActivityValidator:
         object_ref = self._reference(entry, "custom_object", "custom_object_id", errors)
         entity_ref = self._reference(entry, "entity", "entity_id", errors)
         if errors:
-            raise _Invalid(errors)
+            raise FieldInvalid(errors)
         custom_object = None
         if object_ref is not None:
             key, field, ident = object_ref
@@ -270,9 +272,9 @@ class ScheduledActivityValidator:
                 else self._catalog.custom_object_by_name(ident)
             )
             if custom_object is None:
-                raise _Invalid({key: does_not_exist(f"Object with {field}={ident} does not exist.")})
+                raise FieldInvalid({key: does_not_exist(f"Object with {field}={ident} does not exist.")})
         if entity_ref is None:
-            raise _Invalid({"entity": [REQUIRED]})
+            raise FieldInvalid({"entity": [REQUIRED]})
         key, field, ident = entity_ref
         if field == "id":
             entity = self._catalog.entities.get(ident)
@@ -283,11 +285,13 @@ class ScheduledActivityValidator:
             ):
                 entity = None
         elif custom_object is None:
-            raise _Invalid({"custom_object": ["This field is required when the entity is given by name."]})
+            raise FieldInvalid(
+                {"custom_object": ["This field is required when the entity is given by name."]}
+            )
         else:
             entity = self._catalog.entity_by_name(custom_object["id"], ident)
         if entity is None:
-            raise _Invalid({key: does_not_exist(f"Object with {field}={ident} does not exist.")})
+            raise FieldInvalid({key: does_not_exist(f"Object with {field}={ident} does not exist.")})
         return self._catalog.associated_entity_read(entity)
 
     @staticmethod
@@ -303,10 +307,10 @@ class ScheduledActivityValidator:
                     return nested_key, "id", _uuid(ref["id"])
                 if ref.get("name") is not None:
                     return nested_key, "name", _string(ref["name"], allow_blank=False)
-                raise _Invalid({"non_field_errors": ['Either "id" or "name" must be provided.']})
+                raise FieldInvalid({"non_field_errors": ['Either "id" or "name" must be provided.']})
             if entry.get(deprecated_key) is not None:
                 return deprecated_key, "id", _uuid(entry[deprecated_key])
-        except _Invalid as invalid:
+        except FieldInvalid as invalid:
             errors[nested_key if entry.get(nested_key) is not None else deprecated_key] = invalid.detail
         return None
 
