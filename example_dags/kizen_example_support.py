@@ -108,6 +108,15 @@ def write_ledger(
     return len(rows)
 
 
+def flatten_mapped(chunks: Sequence[Sequence[T]]) -> list[T]:
+    """The items of a mapped task's results, in map-index order.
+
+    A task receives a mapped task's results as Airflow's lazy sequence. Slicing it reads them all in
+    one request; iterating would read them one by one and log an error for the read past the end.
+    """
+    return [item for chunk in chunks[:] for item in chunk]
+
+
 def raise_for_failures(results: Iterable[Mapping[str, Any]]) -> None:
     """Fail, naming each record Kizen refused and why, if ScheduleActivityOperator reported any."""
     failures = [result for result in results if result["status"] not in SCHEDULED_STATUSES]

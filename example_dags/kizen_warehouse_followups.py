@@ -43,6 +43,7 @@ from example_dags.kizen_example_support import (
     TABLE_NAME_PATTERN,
     chunked,
     contact_entity,
+    flatten_mapped,
     next_business_day_at,
     query_dicts,
     raise_for_failures,
@@ -194,7 +195,7 @@ with DAG(
     @task
     def check_failures(chunks: list[list[dict[str, Any]]]) -> None:
         """Fail the run if Kizen refused rows. They have no ledger row, so the next run tries them again."""
-        raise_for_failures(result for chunk in chunks for result in chunk)
+        raise_for_failures(flatten_mapped(chunks))
 
     @task
     def pick_high_priority(
@@ -203,8 +204,7 @@ with DAG(
         """The scheduled high-priority follow-ups: record key, contact email and activity id."""
         activity_ids = {
             result["record_key"]: result["activity_id"]
-            for chunk in chunks
-            for result in chunk
+            for result in flatten_mapped(chunks)
             if result["status"] in SCHEDULED_STATUSES
         }
         return [
