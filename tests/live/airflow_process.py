@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,9 +46,7 @@ def free_loopback_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(
-    what: str, probe: Callable[[], T | None], *, timeout: float, interval: float = 0.5, on_timeout: str = ""
-) -> T:
+def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float, interval: float = 0.5) -> T:
     """Call `probe` until it returns something other than None; fail with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -56,7 +54,7 @@ def wait_for(
         if result is not None:
             return result
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{on_timeout}")
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
 
 
@@ -165,6 +163,10 @@ class RunWatch:
             if key in current and self.operators[key] == operator
         }
 
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_RUN_STATES
+
     def final_states(self, task_id: str) -> list[str | None]:
         """The current state of each instance of `task_id` (one per map index, in order)."""
         instances = sorted(
@@ -184,6 +186,8 @@ class LiveAirflow:
     env: dict[str, str] = field(repr=False)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     token: str | None = field(default=None, repr=False)
+    # Seconds spent in each phase, for spotting where a slow run lost its time.
+    timings: dict[str, float] = field(default_factory=dict)
 
     def log_tail(self, component: str, lines: int = 40) -> str:
         path = self.home / f"{component}.log"
@@ -202,8 +206,12 @@ class LiveAirflow:
                     f"airflow {name} exited with {process.returncode}:\n{self.log_tail(name)}"
                 )
 
-    def stray_processes(self) -> list[int]:
-        return _processes_of(self.home)
+    def wait_until_gone(self, timeout: float = 15) -> None:
+        """Wait until no process carrying this AIRFLOW_HOME is left; fail naming any that is."""
+        deadline = time.monotonic() + timeout
+        while (left := _processes_of(self.home)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, f"Airflow processes still running after shutdown: {left}"
 
     def wait_for_dags(self, dag_ids: Iterable[str], timeout: float = 90) -> None:
         """Wait until the dag-processor has parsed every DAG in `dag_ids`; fail at once on an import error."""
@@ -219,7 +227,9 @@ class LiveAirflow:
                 listed = api.get("/api/v2/dags", params={"limit": 100}).raise_for_status().json()["dags"]
                 return True if wanted <= {dag["dag_id"] for dag in listed} else None
 
+            started = time.monotonic()
             wait_for(f"the dag-processor to parse {sorted(wanted)}", parsed, timeout=timeout)
+            self.timings["parse DAGs"] = time.monotonic() - started
 
     def unpause(self, dag_id: str) -> None:
         with self.client() as api:
@@ -237,23 +247,40 @@ class LiveAirflow:
             response = api.get(path, params={"map_index": map_index, "deserialize": True})
         return response.raise_for_status().json()["value"]
 
-    def watch_runs(self, runs: Iterable[tuple[str, str]], timeout: float) -> dict[tuple[str, str], RunWatch]:
-        """Poll the (dag_id, run_id) runs until all have finished, recording every task state seen."""
-        watches = {run: RunWatch(*run) for run in runs}
+    def trigger_run(self, dag_id: str, conf: Mapping[str, Any]) -> RunWatch:
+        """Trigger a run that must be accepted, and return a watch on it."""
+        response = self.trigger(dag_id, conf)
+        assert response.status_code == 200, f"triggering {dag_id} failed: {response.text}"
+        return RunWatch(dag_id, response.json()["dag_run_id"])
+
+    def watch(
+        self, runs: Sequence[RunWatch], until: Callable[[], bool], *, what: str, timeout: float
+    ) -> None:
+        """Poll `runs`, recording every task state seen, until `until()` holds.
+
+        Fails early when every run has finished and `until()` still does not hold.
+        """
         with self.client() as api:
 
-            def finished() -> bool | None:
+            def probe() -> bool | None:
                 self.check_alive()
-                for watch in watches.values():
-                    if watch.state not in FINISHED_RUN_STATES:
-                        watch.poll(api)
-                return True if all(w.state in FINISHED_RUN_STATES for w in watches.values()) else None
+                for run in runs:
+                    if not run.finished:
+                        run.poll(api)
+                if until():
+                    return True
+                if all(run.finished for run in runs):
+                    details = "\n".join(run.describe() for run in runs)
+                    raise AssertionError(f"the runs finished before {what}:\n{details}")
+                return None
 
-            wait_for("the runs to finish", finished, timeout=timeout, interval=0.5)
-        return watches
+            started = time.monotonic()
+            wait_for(what, probe, timeout=timeout, interval=0.5)
+            self.timings[what] = time.monotonic() - started
 
-    def stop(self, grace_seconds: float = 20) -> None:
+    def stop(self, grace_seconds: float = 10) -> None:
         """Ask each component to shut down, then SIGKILL its process group and any task process left."""
+        started = time.monotonic()
         # SIGTERM goes to the leader only: a component stops its own children in order, while
         # signalling the whole group at once makes the scheduler wait out its executor workers.
         for process in self.processes.values():
@@ -271,6 +298,7 @@ class LiveAirflow:
         for pid in _processes_of(self.home):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        self.timings["stop"] = time.monotonic() - started
 
 
 def _login(api_url: str, password: str) -> str:
@@ -305,6 +333,7 @@ def running_airflow(
     env = _airflow_env(home, dags_folder, api_port, extra_env or {})
     password = secrets.token_urlsafe(16)
     (home / "passwords.json").write_text(json.dumps({ADMIN_USER: password}))
+    started = time.monotonic()
     migrate = subprocess.run(
         [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=300
     )
@@ -314,15 +343,16 @@ def running_airflow(
         )
 
     airflow = LiveAirflow(home=home, api_url=f"http://127.0.0.1:{api_port}", env=env)
+    airflow.timings["db migrate"] = time.monotonic() - started
     try:
         for name, arguments in COMPONENTS.items():
-            with (home / f"{name}.log").open("wb") as log:
+            with (home / f"{name}.log").open("wb") as log_file:
                 airflow.processes[name] = subprocess.Popen(
                     [AIRFLOW_CLI, *arguments],
                     env=env,
                     cwd=home,
                     stdin=subprocess.DEVNULL,
-                    stdout=log,
+                    stdout=log_file,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
@@ -332,6 +362,7 @@ def running_airflow(
             return _healthy(airflow.api_url)
 
         wait_for("Airflow to report every component healthy", ready, timeout=startup_timeout)
+        airflow.timings["start components"] = time.monotonic() - started - airflow.timings["db migrate"]
         airflow.token = _login(airflow.api_url, password)
         yield airflow
     finally:
