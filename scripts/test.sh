@@ -8,3 +8,4 @@ ruff check .
 ruff format --check .
 mypy
 pytest "$@"
+bash scripts/smoke-oldest.sh  # import-and-hook smoke test on the oldest supported Airflow
