@@ -381,3 +381,31 @@ def test_connection_tls_failure_over_loopback(kizen_emulator, monkeypatch):
     assert not ok
     assert "TLS handshake with 127.0.0.1 failed" in message
     assert "ca_bundle" in message
+
+
+def test_the_ui_test_button_path(kizen_emulator, monkeypatch):
+    """What the API server does on "Test": the form becomes a URI env var, then the hook runs."""
+    from airflow.models.connection import Connection as StoredConnection
+
+    base_url = httpx.URL(kizen_emulator.base_url)
+    form = StoredConnection(
+        conn_id="kizen_form_test",
+        conn_type="kizen",
+        host=f"http://{base_url.host}",
+        port=base_url.port,
+        login=kizen_emulator.user_id,
+        password=kizen_emulator.api_key,
+        extra=json.dumps(
+            {
+                "business_id": kizen_emulator.business_id,
+                "allow_insecure_http": False,
+                "ca_bundle": None,
+                "timeout": None,
+                "max_attempts": 2,
+            }
+        ),
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_KIZEN_FORM_TEST", form.get_uri())
+    ok, message = form.test_connection()
+    assert ok, message
+    assert message.startswith(f"Connected to Kizen at {kizen_emulator.base_url}")
