@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from cryptography.fernet import Fernet
 
 AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
 # Task logs stay on this machine, so the scheduler and triggerer need not serve them (their log
@@ -33,11 +34,12 @@ COMPONENTS = {
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
 ADMIN_USER = "admin"
+FINISHED_RUN_STATES = frozenset({"success", "failed"})
 T = TypeVar("T")
 
 
-class AirflowStartupError(RuntimeError):
-    """A component did not come up; the message carries the tail of its log."""
+class AirflowProcessError(RuntimeError):
+    """A component failed to start or died; the message carries the tail of its log."""
 
 
 def free_loopback_port() -> int:
@@ -62,12 +64,10 @@ def _airflow_env(
     home: Path, dags_folder: Path, api_port: int, extra_env: Mapping[str, str]
 ) -> dict[str, str]:
     """An environment owing nothing to the caller's Airflow settings, connections or variables."""
-    from cryptography.fernet import Fernet
-
     inherited = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW_HOME"))
+        if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
     }
     api_url = f"http://127.0.0.1:{api_port}"
     return {
@@ -117,9 +117,6 @@ def _processes_of(home: Path) -> list[int]:
         if marker in environ.split(b"\0"):
             found.append(int(entry.name))
     return found
-
-
-FINISHED_RUN_STATES = frozenset({"success", "failed"})
 
 
 def _ti_key(ti: Mapping[str, Any]) -> str:
@@ -182,9 +179,8 @@ class RunWatch:
 class LiveAirflow:
     home: Path
     api_url: str
-    # The environment holds connection URIs with credentials, and the token signs in as admin.
-    env: dict[str, str] = field(repr=False)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
+    # The token signs in as admin.
     token: str | None = field(default=None, repr=False)
     # Seconds spent in each phase, for spotting where a slow run lost its time.
     timings: dict[str, float] = field(default_factory=dict)
@@ -202,7 +198,7 @@ class LiveAirflow:
     def check_alive(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:
-                raise AirflowStartupError(
+                raise AirflowProcessError(
                     f"airflow {name} exited with {process.returncode}:\n{self.log_tail(name)}"
                 )
 
@@ -234,6 +230,11 @@ class LiveAirflow:
     def unpause(self, dag_id: str) -> None:
         with self.client() as api:
             api.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def run_count(self, dag_id: str) -> int:
+        with self.client() as api:
+            runs = api.get(f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 1}).raise_for_status().json()
+        return int(runs["total_entries"])
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any]) -> httpx.Response:
         """POST a manual run with `conf`, as the UI's trigger form does; the response is not checked."""
@@ -291,9 +292,11 @@ class LiveAirflow:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
         for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
+            # Only while its leader lives is the group certainly still ours; what outlives the
+            # leader is found below.
+            if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+                process.wait()
         # Task processes run in process groups of their own; find them by their AIRFLOW_HOME.
         for pid in _processes_of(self.home):
             with contextlib.suppress(ProcessLookupError):
@@ -338,11 +341,11 @@ def running_airflow(
         [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=300
     )
     if migrate.returncode != 0:
-        raise AirflowStartupError(
+        raise AirflowProcessError(
             f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}"
         )
 
-    airflow = LiveAirflow(home=home, api_url=f"http://127.0.0.1:{api_port}", env=env)
+    airflow = LiveAirflow(home=home, api_url=f"http://127.0.0.1:{api_port}")
     airflow.timings["db migrate"] = time.monotonic() - started
     try:
         for name, arguments in COMPONENTS.items():

@@ -12,13 +12,16 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
 
-from .airflow_process import LiveAirflow, running_airflow
+from airflow_provider_kizen.emulator.testing import EmulatorHandle, running_emulator
+
+from .airflow_process import LiveAirflow, RunWatch, running_airflow
 
 pytestmark = pytest.mark.live_airflow
 
@@ -30,13 +33,12 @@ WAREHOUSE_CONN_ID = "kizen_warehouse"
 SOURCE_TABLE = "kizen_followup_requests"
 LEDGER_TABLE = "kizen_followup_ledger"
 SENSOR = "ScheduledActivityCompletedSensor"
+SENSOR_TASK = "wait_for_high_priority"
 RUN_TIMEOUT_SECONDS = 150
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
-    from airflow_provider_kizen.emulator.testing import running_emulator
-
+def emulator() -> Iterator[EmulatorHandle]:
     with running_emulator() as handle:
         yield handle
 
@@ -58,7 +60,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def airflow(
-    tmp_path_factory: pytest.TempPathFactory, emulator: Any, warehouse: Path
+    tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorHandle, warehouse: Path
 ) -> Iterator[LiveAirflow]:
     home = tmp_path_factory.mktemp("airflow-home")
     dags_folder = home / "dags"
@@ -74,6 +76,45 @@ def airflow(
         yield live
     print("live Airflow phases (seconds):", {phase: round(took, 1) for phase, took in live.timings.items()})
     live.wait_until_gone()
+
+
+@dataclass(frozen=True)
+class TriggeredRuns:
+    manual: RunWatch
+    manual_conf: dict[str, Any]
+    followups: RunWatch
+
+
+@pytest.fixture(scope="module")
+def triggered(airflow: LiveAirflow, emulator: EmulatorHandle) -> TriggeredRuns:
+    """Both example DAGs triggered with a conf; their follow-ups completed once the sensor has deferred."""
+    manual_conf = {
+        "contact_email": "grace.hopper@example.com",
+        "activity_type": "proposal_review",
+        "due_datetime": pendulum.now("UTC").add(days=2).replace(microsecond=0).isoformat(),
+        "note": "Walk through the proposal.\nBring the compiler benchmarks.",
+        "reminders": [{"type": "text", "time_amount": 15, "time_unit": "minute"}],
+    }
+    # Chunks of 4 split the 6 rows needing a follow-up over two mapped tasks; the sensor polls often.
+    warehouse_conf = {"chunk_size": 4, "poke_interval_seconds": 2, "completion_timeout_seconds": 300}
+    manual = airflow.trigger_run(MANUAL_DAG, manual_conf)
+    followups = airflow.trigger_run(WAREHOUSE_DAG, warehouse_conf)
+    runs = [manual, followups]
+
+    def sensor_deferred() -> bool:
+        return any("deferred" in states for states in followups.tasks_of(SENSOR).values())
+
+    airflow.watch(runs, sensor_deferred, what="the completion sensor to defer", timeout=RUN_TIMEOUT_SECONDS)
+    # The sensor now waits in the triggerer. Someone at Kizen logs the follow-ups as done.
+    for activity in emulator.control.activities():
+        emulator.control.complete(activity["id"])
+    airflow.watch(
+        runs,
+        lambda: all(run.finished for run in runs),
+        what="the runs to finish",
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
+    return TriggeredRuns(manual, manual_conf, followups)
 
 
 def _sqlite_connection(path: Path) -> str:
@@ -112,80 +153,73 @@ def test_trigger_with_invalid_params_is_refused(
         "due_datetime": "2026-12-01T10:00:00+00:00",
         "note": "Check in after the workshop.",
     }
+    runs_before = airflow.run_count(MANUAL_DAG)
 
     response = airflow.trigger(MANUAL_DAG, {**valid, **conf})
 
     assert response.status_code == 400, response.text
-    detail = response.json()["detail"]
-    assert f"Invalid input for param {param}" in detail
-    with airflow.client() as api:
-        runs = api.get(f"/api/v2/dags/{MANUAL_DAG}/dagRuns").raise_for_status().json()
-    assert all(run["conf"].get(param) != conf[param] for run in runs["dag_runs"])
+    assert f"Invalid input for param {param}" in response.json()["detail"]
+    assert airflow.run_count(MANUAL_DAG) == runs_before
 
 
-def test_triggered_runs_defer_then_succeed(airflow: LiveAirflow, emulator: Any, warehouse: Path) -> None:
-    due = pendulum.now("UTC").add(days=2).replace(microsecond=0)
-    manual_conf = {
-        "contact_email": "grace.hopper@example.com",
-        "activity_type": "proposal_review",
-        "due_datetime": due.isoformat(),
-        "note": "Walk through the proposal.\nBring the compiler benchmarks.",
-        "reminders": [{"type": "text", "time_amount": 15, "time_unit": "minute"}],
-    }
-    warehouse_conf = {"chunk_size": 4, "poke_interval_seconds": 2, "completion_timeout_seconds": 300}
-    requests = _query(warehouse, f"SELECT * FROM {SOURCE_TABLE} WHERE needs_followup = 1")
-    high_priority = {row["record_key"] for row in requests if row["priority"] == "high"}
-
-    manual = airflow.trigger_run(MANUAL_DAG, manual_conf)
-    followups = airflow.trigger_run(WAREHOUSE_DAG, warehouse_conf)
-    runs = [manual, followups]
-
-    def sensor_deferred() -> bool:
-        return any("deferred" in states for states in followups.tasks_of(SENSOR).values())
-
-    airflow.watch(runs, sensor_deferred, what="the completion sensor to defer", timeout=RUN_TIMEOUT_SECONDS)
-    # The sensor now waits in the triggerer. Someone at Kizen logs the follow-ups as done.
-    for activity in emulator.control.activities():
-        emulator.control.complete(activity["id"])
-    airflow.watch(
-        runs,
-        lambda: all(run.finished for run in runs),
-        what="the runs to finish",
-        timeout=RUN_TIMEOUT_SECONDS,
-    )
-
-    assert manual.state == "success", manual.describe()
+def test_both_runs_succeed(triggered: TriggeredRuns) -> None:
+    assert triggered.manual.state == "success", triggered.manual.describe()
+    assert triggered.manual.final_states("schedule_followup") == ["success"], triggered.manual.describe()
+    followups = triggered.followups
     assert followups.state == "success", followups.describe()
-    # The completion sensor handed its wait to the triggerer, and came back once Kizen said "completed".
-    (sensor_states,) = followups.tasks_of(SENSOR).values()
-    assert "deferred" in sensor_states, followups.describe()
-    assert sensor_states[-1] == "success", followups.describe()
+    assert followups.final_states("schedule_followups") == ["success", "success"], followups.describe()
+    # Every high-priority follow-up was completed in time: no escalation.
     assert followups.final_states("no_escalation_needed") == ["success"], followups.describe()
     assert followups.final_states("schedule_escalations") == ["skipped"], followups.describe()
-    # 6 rows need a follow-up; chunks of 4 make two mapped scheduling tasks.
-    assert followups.final_states("schedule_followups") == ["success", "success"], followups.describe()
 
-    activities = {activity["id"]: activity for activity in emulator.control.activities()}
-    (created,) = [a for a in activities.values() if a["note"] == manual_conf["note"]]
-    assert _contact_email(created) == manual_conf["contact_email"]
-    assert created["activity_object"]["api_name"] == manual_conf["activity_type"]
-    assert pendulum.parse(created["due_datetime"]) == due
+
+def test_sensor_waits_deferred_in_the_triggerer(triggered: TriggeredRuns, airflow: LiveAirflow) -> None:
+    followups = triggered.followups
+    (states,) = followups.tasks_of(SENSOR).values()
+    deferred_at = states.index("deferred")
+    # It left the worker for the triggerer, and came back to a worker only to finish.
+    assert "running" in states[:deferred_at], followups.describe()
+    assert states[-1] == "success", followups.describe()
+    with airflow.client() as api:
+        path = f"/api/v2/dags/{WAREHOUSE_DAG}/dagRuns/{followups.run_id}/taskInstances/{SENSOR_TASK}/0"
+        sensor = api.get(path).raise_for_status().json()
+    assert sensor["operator"] == SENSOR
+    assert sensor["try_number"] == 1
+
+
+def test_manual_followup_is_in_kizen(triggered: TriggeredRuns, emulator: EmulatorHandle) -> None:
+    conf = triggered.manual_conf
+    (activity,) = [a for a in emulator.control.activities() if a["note"] == conf["note"]]
+    assert _contact_email(activity) == conf["contact_email"]
+    assert activity["activity_object"]["api_name"] == conf["activity_type"]
+    assert pendulum.parse(activity["due_datetime"]) == pendulum.parse(conf["due_datetime"])
+
+
+def test_warehouse_followups_are_in_kizen_and_the_ledger(
+    triggered: TriggeredRuns, airflow: LiveAirflow, emulator: EmulatorHandle, warehouse: Path
+) -> None:
+    requests = _query(warehouse, f"SELECT * FROM {SOURCE_TABLE} WHERE needs_followup = 1")
     ledger = {row["record_key"]: row for row in _query(warehouse, f"SELECT * FROM {LEDGER_TABLE}")}
-    assert set(ledger) == {row["record_key"] for row in requests}
-    assert set(activities) == {row["activity_id"] for row in ledger.values()} | {created["id"]}
+    activities = {activity["id"]: activity for activity in emulator.control.activities()}
+
+    assert set(ledger) == {request["record_key"] for request in requests}
     for request in requests:
         activity = activities[ledger[request["record_key"]]["activity_id"]]
         assert _contact_email(activity) == request["contact_email"]
         assert activity["note"] == request["reason"]
-    waited_for = airflow.xcom(WAREHOUSE_DAG, followups.run_id, task_id="wait_for_high_priority", map_index=0)
+    # The sensor waited for exactly the high-priority follow-ups, and returned them completed.
+    waited_for = airflow.xcom(WAREHOUSE_DAG, triggered.followups.run_id, task_id=SENSOR_TASK, map_index=0)
+    high_priority = {request["record_key"] for request in requests if request["priority"] == "high"}
     assert {activity["id"] for activity in waited_for} == {
         ledger[key]["activity_id"] for key in high_priority
     }
     assert all(activity["completed_at"] for activity in waited_for)
 
 
-def test_api_key_never_leaves_the_connection(airflow: LiveAirflow, emulator: Any) -> None:
-    """Task logs, component logs, XComs and rendered fields of the runs above never hold the API key."""
+def test_api_key_never_leaves_the_connection(
+    triggered: TriggeredRuns, airflow: LiveAirflow, emulator: EmulatorHandle
+) -> None:
+    """Task and component logs, XComs and rendered template fields of both runs never hold the API key."""
     leaks = [
         str(path.relative_to(airflow.home))
         for path in airflow.home.rglob("*")
@@ -193,14 +227,9 @@ def test_api_key_never_leaves_the_connection(airflow: LiveAirflow, emulator: Any
     ]
     assert leaks == []
     with closing(sqlite3.connect(f"file:{airflow.home / 'airflow.db'}?mode=ro", uri=True)) as conn:
-        xcoms = conn.execute(
-            "SELECT COUNT(*), SUM(INSTR(value, ?)) FROM xcom", (emulator.api_key,)
-        ).fetchone()
-        rendered = conn.execute(
-            "SELECT COUNT(*), SUM(INSTR(rendered_fields, ?)) FROM rendered_task_instance_fields",
-            (emulator.api_key,),
-        ).fetchone()
-    assert xcoms[0] > 0
-    assert xcoms[1] == 0
-    assert rendered[0] > 0
-    assert rendered[1] == 0
+        for table, column in (("xcom", "value"), ("rendered_task_instance_fields", "rendered_fields")):
+            rows, leaked = conn.execute(
+                f"SELECT COUNT(*), COUNT(NULLIF(INSTR({column}, ?), 0)) FROM {table}", (emulator.api_key,)
+            ).fetchone()
+            assert rows > 0, f"no {table} rows were written, so nothing was checked"
+            assert leaked == 0, f"{leaked} {table} rows hold the API key"
