@@ -206,3 +206,10 @@ def test_the_key_never_reaches_logs_or_errors(mock_hook, caplog, capfd, api_key)
     assert "retrying" in printed + caplog.text, "the retries should have been logged"
     for text in [str(raised.value), repr(raised.value), repr(hook.get_config()), printed, caplog.text]:
         assert api_key not in text
+
+
+async def test_async_retry_after_is_honoured_without_a_pace(mock_hook, mocker):
+    sleep = mocker.patch("airflow_provider_kizen.hooks.kizen.asyncio.sleep")
+    script = Script(httpx.Response(503, headers={"Retry-After": "2"}), ok(ACTIVITY))
+    await mock_hook(script).aget_scheduled_activity("a")
+    sleep.assert_awaited_once_with(2.0)
