@@ -1,0 +1,289 @@
+"""Run every benchmark and write its figures into docs/performance.md.
+
+Each benchmark runs as its own process; its full output goes to benchmarks/results/NAME.log and its
+figures (the RESULT line) into the table between the markers of docs/performance.md. The rest of that
+page is prose and is left as it is.
+
+    python -m benchmarks.run_all [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.common import ROOT, collect, machine
+
+RESULTS = ROOT / "benchmarks" / "results"
+REPORT = ROOT / "docs" / "performance.md"
+START_MARKER = "<!-- benchmark results: written by benchmarks/run.sh -->"
+END_MARKER = "<!-- end of benchmark results -->"
+
+
+def _steps(quick: bool) -> dict[str, list[str]]:
+    """Each benchmark's command line (after `python`); --quick shrinks them for a smoke run."""
+    if quick:
+        return {
+            "batch_creation": ["-m", "benchmarks.batch_creation", "--runs", "1", "--records", "300",
+                               "--sequential-records", "20", "--fast-records", "300"],
+            "batch_creation_thread": ["-m", "benchmarks.batch_creation", "--runs", "1", "--records", "300",
+                                      "--sequential-records", "20", "--fast-records", "300",
+                                      "--emulator", "thread"],
+            "emulator_throughput": ["benchmarks/emulator_throughput.py", "--creates", "2000"],
+            "batched_vs_mapped": ["-m", "benchmarks.batched_vs_mapped", "--runs", "1", "--records", "20"],
+            "parse_cost": ["-m", "benchmarks.parse_cost", "--runs", "3"],
+            "memory": ["-m", "benchmarks.memory", "--sizes", "100", "1000"],
+            "trigger_scale": ["benchmarks/trigger_scale.py"],
+        }  # fmt: skip
+    return {
+        "batch_creation": ["-m", "benchmarks.batch_creation"],
+        "batch_creation_thread": ["-m", "benchmarks.batch_creation", "--runs", "1",
+                                  "--sequential-records", "50", "--fast-records", "1000",
+                                  "--emulator", "thread"],
+        "emulator_throughput": ["benchmarks/emulator_throughput.py", "--creates", "10000"],
+        "batched_vs_mapped": ["-m", "benchmarks.batched_vs_mapped"],
+        "parse_cost": ["-m", "benchmarks.parse_cost"],
+        "memory": ["-m", "benchmarks.memory"],
+        "trigger_scale": ["benchmarks/trigger_scale.py"],
+    }  # fmt: skip
+
+
+def _run(name: str, arguments: list[str], env: dict[str, str]) -> tuple[str, float]:
+    """Run one benchmark, logging its output; returns its stdout and its wall time."""
+    command = [sys.executable, *arguments]
+    print(f"== {name}: {shlex.join(['python', *arguments])}", flush=True)
+    started = time.perf_counter()
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    (RESULTS / f"{name}.log").write_text(completed.stdout + "\n--- stderr ---\n" + completed.stderr)
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"{name} failed (exit {completed.returncode}); see benchmarks/results/{name}.log:\n"
+            + completed.stderr[-3000:]
+        )
+    print(f"   done in {seconds:.0f} s", flush=True)
+    return completed.stdout, seconds
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.1f} (1 min), {five:.1f} (5 min)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run with small sizes")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    env = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="kizen-benchmark-home-")}
+    env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # operator log lines are not what is measured
+
+    load_before = _load()
+    started = time.perf_counter()
+    outputs: dict[str, dict[str, Any]] = {}
+    durations: dict[str, float] = {}
+    for name, arguments in _steps(args.quick).items():
+        if not (ROOT / "benchmarks" / f"{name.removesuffix('_thread')}.py").exists():
+            print(f"== {name}: benchmarks/{name}.py is missing; skipped", flush=True)
+            continue
+        stdout, durations[name] = _run(name, arguments, env)
+        outputs[name] = _parse(name, stdout)
+    total = time.perf_counter() - started
+    context = {
+        "machine": machine(),
+        "load_before": load_before,
+        "load_after": _load(),
+        "total_s": total,
+        "durations_s": durations,
+        "command": "bash benchmarks/run.sh" + (" --quick" if args.quick else ""),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    (RESULTS / "results.json").write_text(json.dumps({"context": context, "results": outputs}, indent=2))
+    _write_report(render(context, outputs))
+    print(f"docs/performance.md updated; the run took {total:.0f} s", flush=True)
+
+
+def _parse(name: str, stdout: str) -> dict[str, Any]:
+    """The benchmark's RESULT line; the two scripts with their own output format are kept as text."""
+    if name in ("emulator_throughput", "trigger_scale"):
+        try:
+            return collect(stdout)
+        except RuntimeError:
+            return {"text": stdout.strip()}
+    return collect(stdout)
+
+
+def _write_report(block: str) -> None:
+    text = REPORT.read_text() if REPORT.exists() else f"# Performance\n\n{START_MARKER}\n{END_MARKER}\n"
+    head, _, rest = text.partition(START_MARKER)
+    _, _, tail = rest.partition(END_MARKER)
+    REPORT.write_text(f"{head}{START_MARKER}\n{block}\n{END_MARKER}{tail}")
+
+
+def _verdict(passed: bool) -> str:
+    return "met" if passed else "**missed**"
+
+
+def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
+    """The results block of docs/performance.md, in Markdown."""
+    m = context["machine"]
+    lines = [
+        f"Measured {context['date']} with `{context['command']}` "
+        f"(whole run: {context['total_s'] / 60:.1f} min).",
+        "",
+        f"- Machine: {m['cpu']}, {m['memory']}, {m['os']}",
+        f"- Python {m['python']} ({platform.python_implementation()}), Airflow {m['airflow']}, "
+        f"httpx {m['httpx']}, pydantic {m['pydantic']}",
+        f"- Load average before / after the run: {context['load_before']} / {context['load_after']}",
+        "",
+    ]
+    sections: list[tuple[str, Callable[[dict[str, Any]], list[str]]]] = [
+        ("batch_creation", _batch_rows),
+        ("batched_vs_mapped", _mapped_rows),
+        ("parse_cost", _parse_rows),
+        ("memory", _memory_rows),
+    ]
+    lines += ["| # | measurement | result | target | verdict |", "|---|---|---|---|---|"]
+    for name, rows in sections:
+        if name in results:
+            lines += rows(results[name] | {"_all": results})
+    lines += _trigger_rows(results.get("trigger_scale"))
+    lines += _details(results)
+    return "\n".join(lines)
+
+
+def _batch_rows(r: dict[str, Any]) -> list[str]:
+    limit = r["limit_s"]
+    rows = [
+        f"| 1 | {r['records']:,} creates, {r['latency_ms']:g} ms latency, "
+        f"max_concurrency={r['concurrency']}: operator batch wall time (median of {r['runs']}) | "
+        f"{r['batch_s']:.2f} s = "
+        f"**{r['batch_ratio_to_limit']:.2f}x** the limit of {limit:.3f} s | ≤ 1.2x | "
+        f"{_verdict(r['batch_ratio_to_limit'] <= 1.2)} |",
+        f"| 1 | batch vs sequential `KizenHook.create_scheduled_activity` loop | "
+        f"**{r['speedup_vs_hook_loop']:.1f}x** faster (loop: {r['hook_loop_s']:.1f} s for {r['records']:,}) "
+        f"| ≥ 12x | {_verdict(r['speedup_vs_hook_loop'] >= 12)} |",
+        f"| 1 | batch vs sequential `HttpHook.run` loop (apache-airflow-providers-http) | "
+        f"**{r['speedup_vs_http_hook_loop']:.1f}x** faster (loop: {r['http_hook_loop_s']:.1f} s for "
+        f"{r['records']:,}) | ≥ 12x | {_verdict(r['speedup_vs_http_hook_loop'] >= 12)} |",
+    ]
+    ceiling = _emulator_ceiling(r["_all"].get("emulator_throughput"))
+    rows.append(
+        f"| 1 | no injected latency: operator creates per second ({r['fast_records']:,} creates, "
+        f"max_concurrency={r['concurrency']}) | **{r['creates_per_s']:,.0f}/s**; emulator ceiling: "
+        f"{ceiling} | (reported) | |"
+    )
+    thread = r["_all"].get("batch_creation_thread")
+    if thread is not None:
+        rows.append(
+            f"| 1 | the same, emulator in the client's process (one GIL; 1 run) | "
+            f"{thread['batch_ratio_to_limit']:.2f}x the limit; {thread['speedup_vs_hook_loop']:.1f}x / "
+            f"{thread['speedup_vs_http_hook_loop']:.1f}x the loops; {thread['creates_per_s']:,.0f}/s | "
+            "(comparison only) | |"
+        )
+    return rows
+
+
+def _emulator_ceiling(result: dict[str, Any] | None) -> str:
+    if result is None:
+        return "not measured"
+    if "text" in result:
+        return "; ".join(line.strip() for line in result["text"].splitlines() if line.strip())
+    return json.dumps(result)
+
+
+def _mapped_rows(r: dict[str, Any]) -> list[str]:
+    return [
+        f"| 2 | {r['records']} records under `dag.test()`, {r['latency_ms']:g} ms latency: "
+        f"{r['records']} mapped `HttpOperator` tasks vs one `ScheduleActivityOperator` "
+        f"(median of {r['runs']}) | {r['mapped_s']:.1f} s vs {r['batched_s']:.1f} s: "
+        f"**{r['ratio']:.1f}x** faster batched | (reported) | |"
+    ]
+
+
+def _parse_rows(r: dict[str, Any]) -> list[str]:
+    rows = []
+    for baseline, label in (
+        ("airflow.sdk", "`import airflow.sdk`"),
+        ("DAG file", "a DAG file's own imports"),
+    ):
+        figures = r[baseline]
+        rows.append(
+            f"| 3 | import of the operator and sensor modules, on top of {label} "
+            f"({figures['baseline_ms']:.0f} ms; median of {r['runs']} fresh interpreters) | "
+            f"**+{figures['added_ms']:.1f} ms** (min {figures['added_min_ms']:.1f}, "
+            f"max {figures['added_max_ms']:.1f}) | ≤ 25 ms | {_verdict(figures['added_ms'] <= 25)} |"
+        )
+    return rows
+
+
+def _memory_rows(r: dict[str, Any]) -> list[str]:
+    rows = []
+    for size in r["sizes"]:
+        rows.append(
+            f"| 4 | peak RSS, {size['records']:,}-payload batch (fresh process; {size['seconds']:.0f} s) | "
+            f"**{size['peak_rss_mb']:.0f} MB** ({size['peak_rss_before_batch_mb']:.0f} MB before the batch) "
+            f"| < 300 MB at 100,000 | "
+            + (_verdict(size["peak_rss_mb"] < 300) if size["records"] >= 100_000 else "")
+            + " |"
+        )
+    if r.get("growth_kb_per_record") is not None:
+        rows.append(
+            f"| 4 | growth per record between the two sizes | {r['growth_kb_per_record']:.1f} KB | "
+            "linear in results kept | see below |"
+        )
+    return rows
+
+
+def _trigger_rows(r: dict[str, Any] | None) -> list[str]:
+    if r is None:
+        return ["| 5 | trigger watching 5,000 pending activities | not run: benchmarks/trigger_scale.py "
+                "is missing | stall < 20 ms | |"]  # fmt: skip
+    if "text" in r:
+        text = "<br>".join(line.strip() for line in r["text"].splitlines() if line.strip())
+        return [f"| 5 | trigger watching 5,000 pending activities | {text} | stall < 20 ms | |"]
+    return [f"| 5 | trigger watching 5,000 pending activities | {json.dumps(r)} | stall < 20 ms | |"]
+
+
+def _details(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = []
+    batch = results.get("batch_creation")
+    if batch is not None:
+        runs = ", ".join(f"{seconds:.2f}" for seconds in batch["batch_runs_s"])
+        lines += [
+            "",
+            f"Batch runs (s): {runs}. The two loops time {batch['sequential_records']} creates per run "
+            f"and are scaled to {batch['records']:,}; the emulator runs in its own process "
+            "(`kizen-emulator`) unless the row says otherwise.",
+        ]
+    parse = results.get("parse_cost")
+    if parse is not None:
+        lines += [
+            "",
+            "Modules the provider import loads on top of a DAG file's imports (`python -X importtime`, "
+            "one interpreter; cumulative ms, nesting depth):",
+            "",
+            "| module | depth | cumulative ms | self ms |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{row['module']}` | {row['depth']} | {row['cumulative_ms']:.1f} | {row['self_ms']:.1f} |"
+            for row in parse["breakdown"]
+        ]
+    return lines
+
+
+if __name__ == "__main__":
+    main()
