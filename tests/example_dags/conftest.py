@@ -22,14 +22,6 @@ if os.environ["AIRFLOW__CORE__DAGS_FOLDER"] not in sys.path:
     sys.path.insert(0, os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
 
 
-@pytest.fixture(scope="session")
-def dag_bag(airflow_db: Path) -> Any:
-    """Every DAG in the DAGs folder, parsed once. (Airflow 3.3's DagBag has no `include_examples`.)"""
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-
-
 @dataclass
 class Warehouse:
     kind: str
