@@ -94,14 +94,16 @@ def write_ledger(
 ) -> int:
     """Add a ledger row for every result of ScheduleActivityOperator whose activity exists in Kizen.
 
-    Returns the number of rows written. Failed and invalid results get no row, so the next run
-    tries them again.
+    Returns the number of rows written. Failed and invalid results get no row, so the next run tries
+    them again. Rows already in the ledger are left alone, so a retried task writes only what is missing.
     """
     stamp = pendulum.instance(scheduled_at).in_timezone("UTC").isoformat()
+    scheduled = [result for result in results if result["status"] in SCHEDULED_STATUSES]
+    present = existing_ledger_keys(hook, ledger_table, [result["record_key"] for result in scheduled])
     rows = [
         (result["record_key"], result["activity_id"], result["activity"]["due_datetime"], stamp)
-        for result in results
-        if result["status"] in SCHEDULED_STATUSES
+        for result in scheduled
+        if result["record_key"] not in present
     ]
     if rows:
         hook.insert_rows(table_name(ledger_table), rows, target_fields=list(LEDGER_COLUMNS))
