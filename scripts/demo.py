@@ -68,6 +68,10 @@ def output_to(path: Path) -> Iterator[None]:
                 os.close(original)
 
 
+def count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def contact_email(activity: dict[str, Any]) -> str:
     return str(activity["associated_entities"][0]["entity"]["email"])
 
@@ -133,11 +137,16 @@ def main() -> int:
     print(f"{'Created' if new_warehouse else 'Reused'} the SQLite warehouse {warehouse_db}")
     print(f"{DAG_ID}: run {dag_run.run_id} finished in state {dag_run.state}")
     if scheduled:
-        print(f"  scheduled: {scheduled} new follow-ups in Kizen")
+        print(f"  scheduled:   {count(scheduled, 'follow-up')}, new in Kizen")
     else:
-        print("  scheduled: 0 new follow-ups; every row that needs one already has a ledger row")
-    print(f"  completed: {len(rep.completed)} high-priority follow-ups, logged in Kizen while the DAG waited")
-    print(f"  escalated: {len(escalated)} overdue high-priority follow-ups {' '.join(escalated)}".rstrip())
+        print("  scheduled:   0 follow-ups; every row that needs one already has a ledger row")
+    print(
+        f"  completed:   {count(len(rep.completed), 'high-priority follow-up')}, logged while the DAG waited"
+    )
+    print(
+        f"  escalated:   {count(len(escalated), 'high-priority follow-up')} past the deadline"
+        + (f": {', '.join(escalated)}" if escalated else "")
+    )
     print(f"  ledger rows: {len(after)} in {LEDGER_TABLE}")
     return 0 if dag_run.state == "success" else 1
 

@@ -34,9 +34,9 @@ def test_demo_schedules_completes_escalates_and_keeps_a_ledger(tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
     summary = result.stdout
     assert "finished in state success" in summary
-    assert re.search(r"scheduled: 6 new follow-ups", summary), summary
-    assert re.search(r"completed: 2 high-priority follow-ups", summary), summary
-    assert re.search(r"escalated: 1 overdue high-priority follow-ups katherine.johnson@example.com", summary)
+    assert re.search(r"scheduled: +6 follow-ups, new in Kizen", summary), summary
+    assert re.search(r"completed: +2 high-priority follow-ups", summary), summary
+    assert re.search(r"escalated: +1 high-priority follow-up past the deadline: katherine.johnson@", summary)
     assert re.search(r"ledger rows: 6 ", summary), summary
     # The emulator it started is gone.
     port = re.search(r"running at http://127.0.0.1:(\d+)", summary)
