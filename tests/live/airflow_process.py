@@ -2,7 +2,7 @@
 
 Each component runs as its own process group with its own log file. Every process started from the
 instance's AIRFLOW_HOME (including task processes, which Airflow moves into process groups of their
-own) is found again through /proc on shutdown and stopped, so a failing test leaves nothing behind.
+own) is found again through /proc on shutdown and killed, so a failing test leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -101,20 +101,26 @@ def _airflow_env(
 
 
 def _processes_of(home: Path) -> list[int]:
-    """Pids of every live process whose environment names this AIRFLOW_HOME."""
+    """Pids of every live process started from this AIRFLOW_HOME.
+
+    A process counts when its working directory is inside `home`, where the components start, or when
+    its environment names `home` as AIRFLOW_HOME. Either alone misses some: Airflow's process titles
+    overwrite what /proc shows of a worker's environment, and BashOperator runs its command in a
+    temporary directory.
+    """
     marker = f"AIRFLOW_HOME={home}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            environ = (entry / "environ").read_bytes()
-            status = (entry / "status").read_text()
+            if "State:\tZ" in (entry / "status").read_text():
+                continue
+            cwd = Path(os.readlink(entry / "cwd"))
+            environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if "State:\tZ" in status:
-            continue
-        if marker in environ.split(b"\0"):
+        if cwd.is_relative_to(home) or marker in environ:
             found.append(int(entry.name))
     return found
 
@@ -297,7 +303,7 @@ class LiveAirflow:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        # Task processes run in process groups of their own; find them by their AIRFLOW_HOME.
+        # Task processes run in process groups of their own; find them through /proc.
         for pid in _processes_of(self.home):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
