@@ -10,9 +10,6 @@ note or a malformed reminder is refused with a message naming the param.
 2. `schedule_followup` schedules it with `ScheduleActivityOperator`; the created activity is its XCom.
 """
 
-# Airflow's typing cannot say that a task called in a DAG takes XComArgs for its arguments:
-# mypy: disable-error-code="arg-type"
-
 from __future__ import annotations
 
 from typing import Any

@@ -16,8 +16,9 @@ Every day:
    `route_overdue` takes the escalation branch: a follow-up for the escalation role, and the
    escalation's id in the ledger.
 
-The SQL is portable: the same statements run on SQLite (the default `kizen_warehouse` connection),
-PostgreSQL, Snowflake, Redshift or BigQuery. Point `warehouse_conn_id` at another connection to switch.
+The SQL is portable and takes values through the hook's placeholder: it runs unchanged on SQLite (the
+default `kizen_warehouse` connection) and PostgreSQL. To use another warehouse (Snowflake, Redshift,
+BigQuery...), point `warehouse_conn_id` at its connection; docs/examples.md has the details.
 """
 
 # Airflow's typing cannot say that a task called in a DAG takes XComArgs for its arguments:
