@@ -152,14 +152,29 @@ class BatchRunner:
             finally:
                 slots.release()
 
+        crashed: list[BaseException] = []
+
+        def finished(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            # Outcomes are values; an exception here is a bug or a dead state store: stop the batch.
+            if not task.cancelled() and (error := task.exception()) is not None and not crashed:
+                crashed.append(error)
+                if self._main is not None:
+                    self._main.cancel()
+
         try:
             for item in items:
                 await slots.acquire()
                 await self.ledger.before_dispatch(item.index)
                 task = asyncio.create_task(one(item))
                 in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-            await asyncio.gather(*in_flight)
+                task.add_done_callback(finished)
+            while in_flight:
+                await asyncio.wait(set(in_flight))
+        except asyncio.CancelledError:
+            if crashed:
+                raise crashed[0] from None
+            raise
         finally:
             for task in in_flight:
                 task.cancel()

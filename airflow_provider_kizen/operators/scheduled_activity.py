@@ -189,16 +189,16 @@ class ScheduleActivityOperator(BaseOperator):
             body, user_key = self._payload_of(record)
         except TypeError as exc:
             raise InvalidRecord(index, hash_record_key({"record": record}), {"payload": [str(exc)]}) from None
+        errors: dict[str, list[str]] = {}
+        if self.dedupe_key is not None and user_key is None:
+            errors[self.dedupe_key] = ["The dedupe key is missing or empty."]
         try:
             model = ScheduledActivityWrite.model_validate(body)
         except ValidationError as exc:
-            errors: dict[str, list[str]] = {}
             for error in exc.errors(include_url=False, include_input=False):
                 errors.setdefault(_field_name(error["loc"]), []).append(error["msg"])
-            raise InvalidRecord(index, user_key or hash_record_key(body), errors) from None
-        if self.dedupe_key is not None and user_key is None:
-            key = hash_record_key(body)
-            raise InvalidRecord(index, key, {self.dedupe_key: ["The dedupe key is missing or empty."]})
+        if errors:
+            raise InvalidRecord(index, user_key or hash_record_key(body), errors)
         return user_key or hash_record_key(model.to_request_json()), model
 
     def _check(self, records: list[Any]) -> Checked:

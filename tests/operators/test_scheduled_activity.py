@@ -1,0 +1,205 @@
+"""ScheduleActivityOperator end to end: real dag.test() runs against the emulator over loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from airflow.models.renderedtifields import RenderedTaskInstanceFields
+from airflow.utils.state import TaskInstanceState
+
+ACTIVITIES_PATH = "/api/activities/scheduled-activity"
+
+
+def run_dag(dag_bag, dag_id: str, **conf: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Run a DAG from tests/dags once; its task instances by task id (mapped ones in a list)."""
+    dag = dag_bag.get_dag(dag_id)
+    assert dag is not None, dag_bag.import_errors
+    dag_run = dag.test(run_conf=conf or None)
+    task_instances: dict[str, Any] = {}
+    for ti in dag_run.get_task_instances():
+        if ti.map_index >= 0:
+            task_instances.setdefault(ti.task_id, []).append(ti)
+        else:
+            task_instances[ti.task_id] = ti
+    return task_instances
+
+
+def pull(ti: Any, key: str = "return_value") -> Any:
+    return ti.xcom_pull(task_ids=ti.task_id, key=key, map_indexes=ti.map_index)
+
+
+def creates(control: Any) -> list[dict[str, Any]]:
+    return [entry for entry in control.requests(ACTIVITIES_PATH) if entry["method"] == "POST"]
+
+
+def test_one_payload_returns_the_created_activity(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    ti = run_dag(dag_bag, "operator_one")["schedule_call"]
+
+    assert ti.state == TaskInstanceState.SUCCESS
+    [stored] = kizen_emulator.control.activities()
+    activity = pull(ti)
+    assert activity["id"] == stored["id"]
+    assert activity["activity_object"]["api_name"] == "follow_up_call"
+    assert activity["associated_entities"][0]["entity"]["email"] == "ada.lovelace@example.com"
+    assert pull(ti, "activity_ids") == [stored["id"]]
+    assert pull(ti, "failures") == []
+    rendered = RenderedTaskInstanceFields.get_templated_fields(ti)
+    assert rendered["payload"]["note"] == "Renewal call"
+    assert kizen_emulator.api_key not in str(rendered)
+
+
+def test_templated_payloads_dict_and_json_text(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    tis = run_dag(dag_bag, "operator_templated", contact="alan.turing@example.com", rows=3)
+
+    from_dict = pull(tis["from_dict"])
+    assert from_dict["note"].startswith("Check in with alan.turing@example.com (run ")
+    assert from_dict["associated_entities"][0]["entity"]["email"] == "alan.turing@example.com"
+    results = pull(tis["from_json_text"])
+    assert [result["record_key"] for result in results] == ["order-0", "order-1", "order-2"]
+    assert {result["status"] for result in results} == {"created"}
+    assert len(kizen_emulator.control.activities()) == 4
+    # The record key is metadata: Kizen never saw it.
+    assert all("row_id" not in entry["body"] for entry in creates(kizen_emulator.control))
+
+
+def test_render_template_as_native_obj(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    results = pull(run_dag(dag_bag, "operator_native", rows=2)["schedule_native"])
+
+    assert [(r["index"], r["record_key"], r["status"]) for r in results] == [
+        (0, "order-0", "created"),
+        (1, "order-1", "created"),
+    ]
+    assert sorted(r["activity_id"] for r in results) == sorted(
+        a["id"] for a in kizen_emulator.control.activities()
+    )
+
+
+def test_a_list_of_1000_from_upstream_xcom(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    tis = run_dag(dag_bag, "operator_xcom", rows=1000)
+
+    results = pull(tis["schedule_followups"])
+    ids = pull(tis["schedule_followups"], "activity_ids")
+    stored = kizen_emulator.control.activities()
+    assert len(results) == len(ids) == len(stored) == 1000
+    assert [r["index"] for r in results] == list(range(1000))
+    assert [r["record_key"] for r in results] == [f"order-{n}" for n in range(1000)]
+    assert ids == [r["activity_id"] for r in results]
+    assert set(ids) == {a["id"] for a in stored}
+    # Input order is kept even though creates complete out of order.
+    assert [r["activity"]["note"] for r in results] == [f"Follow up on order {n}" for n in range(1000)]
+    assert pull(tis["count_scheduled"]) == 1000
+
+
+def test_mapped_per_record_and_per_chunk(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    tis = run_dag(dag_bag, "operator_mapped", rows=3, chunk_size=2)
+
+    per_record = sorted(tis["per_record"], key=lambda ti: ti.map_index)
+    assert [pull(ti)["note"] for ti in per_record] == [f"Review proposal {n}" for n in range(3)]
+    per_chunk = sorted(tis["per_chunk"], key=lambda ti: ti.map_index)
+    assert [[r["record_key"] for r in pull(ti)] for ti in per_chunk] == [
+        ["mapped-100", "mapped-101"],
+        ["mapped-102"],
+    ]
+    assert len(kizen_emulator.control.activities()) == 6
+
+
+def test_invalid_records_in_both_modes(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    tis = run_dag(dag_bag, "operator_invalid")
+
+    refused = tis["refuse_batch"]
+    assert refused.state == TaskInstanceState.FAILED
+    failures = pull(refused, "failures")
+    assert [(f["index"], f["record_key"], f["status"]) for f in failures] == [
+        (1, "bad-1", "invalid"),
+        (2, failures[1]["record_key"], "invalid"),
+    ]
+    assert failures[0]["field_errors"] == {
+        "due_datetime": ["Field required"],
+        "notes": ["Extra inputs are not permitted"],
+    }
+    assert failures[0]["error"].startswith("record 1 (key bad-1): due_datetime: Field required")
+    assert "has no timezone" in failures[1]["field_errors"]["due_datetime"][0]
+    assert "row_id" in failures[1]["field_errors"]
+
+    skipped = tis["skip_invalid"]
+    assert skipped.state == TaskInstanceState.SUCCESS
+    results = pull(skipped)
+    assert [r["status"] for r in results] == ["created", "invalid", "invalid", "created"]
+    assert pull(skipped, "failures") == failures
+    assert pull(tis["dry_run"]) == [
+        {"activity_object_name": "follow_up_call", "due_datetime": "2026-05-04T10:00:00Z", "note": "Valid"},
+        {
+            "activity_object_name": "follow_up_call",
+            "due_datetime": "2026-05-04T11:00:00Z",
+            "note": "Valid too",
+        },
+    ]
+    # Only the skip_invalid task sent anything.
+    assert len(creates(kizen_emulator.control)) == 2
+    assert len(kizen_emulator.control.activities()) == 2
+
+
+def test_2000_under_faults_end_with_exactly_2000(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    kizen_emulator.control.set_faults(
+        path=ACTIVITIES_PATH,
+        rate_503=0.10,
+        rate_429=0.05,
+        retry_after_seconds=0.05,
+        rate_commit_then_drop=0.05,
+        seed=7,
+    )
+
+    ti = run_dag(dag_bag, "operator_faults", rows=2000)["schedule_batch"]
+
+    kizen_emulator.control.clear_faults()
+    assert ti.state == TaskInstanceState.SUCCESS, pull(ti, "failures")
+    stored = kizen_emulator.control.activities()
+    notes = Counter(activity["note"] for activity in stored)
+    assert len(stored) == 2000
+    assert set(notes.values()) == {1}  # none duplicated
+    assert set(notes) == {f"faults follow-up {n}" for n in range(2000)}  # none lost
+    results = pull(ti)
+    assert {r["status"] for r in results} == {"created"}
+    assert pull(ti, "activity_ids") == [r["activity_id"] for r in results]
+    faults = Counter(entry.get("fault") for entry in creates(kizen_emulator.control))
+    assert faults["commit_then_drop"] > 0, faults  # the reconciliation path really ran
+
+
+def test_a_task_stopped_mid_batch_and_retried_creates_no_duplicates(
+    dag_bag, kizen_emulator, kizen_connection
+) -> None:  # type: ignore[no-untyped-def]
+    control = kizen_emulator.control
+    control.set_faults(path=ACTIVITIES_PATH, latency_ms=10, rate_commit_then_drop=0.05, seed=3)
+    previous_handler = signal.getsignal(signal.SIGTERM)
+
+    def stop_the_worker_midway() -> None:
+        # What a worker shutdown does: SIGTERM, on which Airflow calls the operator's on_kill().
+        deadline = time.monotonic() + 60
+        while len(control.activities()) < 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=stop_the_worker_midway, daemon=True)
+    killer.start()
+    try:
+        ti = run_dag(dag_bag, "operator_retry", rows=600)["schedule_batch"]
+    finally:
+        killer.join(timeout=5)
+        signal.signal(signal.SIGTERM, previous_handler)
+        control.clear_faults()
+
+    assert ti.state == TaskInstanceState.SUCCESS
+    assert ti.try_number == 2
+    stored = control.activities()
+    notes = Counter(activity["note"] for activity in stored)
+    assert len(stored) == 600
+    assert set(notes.values()) == {1}
+    statuses = Counter(r["status"] for r in pull(ti))
+    # The retry found the first try's work (recorded, or looked up in the uncertain window).
+    assert statuses["already_existed"] >= 200, statuses
+    assert statuses["already_existed"] + statuses["created"] == 600
