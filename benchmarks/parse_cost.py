@@ -53,39 +53,43 @@ def sample(baseline: str) -> tuple[float, float]:
     return float(baseline_s), float(added_s)
 
 
-def import_breakdown(baseline: str, top: int = 12) -> list[dict[str, object]]:
-    """The heaviest modules the provider import loads on top of `baseline` (cumulative microseconds).
-
-    `-X importtime` prints one line per newly imported module as it finishes, nested imports first and
-    indented; only the outermost ones (the provider's own direct imports) are kept, plus heavy nested ones.
-    """
+def import_breakdown(baseline: str, runs: int, least_ms: float = 0.5) -> list[dict[str, object]]:
+    """Every module the provider import loads on top of `baseline` that costs at least `least_ms`:
+    its median self and cumulative time over `runs` interpreters started with `-X importtime`, in the
+    order Python finished importing them (nested imports first), with its nesting depth."""
     code = f"import sys\n{baseline}\nprint({MARKER!r}, file=sys.stderr)\n{PROVIDER_IMPORT}\n"
-    stderr = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
-        env=interpreter_env(),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stderr
-    after = stderr.split(MARKER, 1)[1]
-    rows = []
-    for line in after.splitlines():
-        if not line.startswith("import time:"):
-            continue
-        self_us, cumulative_us, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
-        if not self_us.isdigit():
-            continue
-        depth = (len(line.split("|")[2]) - len(line.split("|")[2].lstrip()) - 1) // 2
-        rows.append(
-            {
-                "module": name,
-                "depth": depth,
-                "self_ms": int(self_us) / 1000,
-                "cumulative_ms": int(cumulative_us) / 1000,
-            }
-        )
-    rows.sort(key=lambda row: -float(row["cumulative_ms"]))  # type: ignore[arg-type]
-    return rows[:top]
+    order: list[str] = []
+    depth: dict[str, int] = {}
+    self_ms: dict[str, list[float]] = {}
+    cumulative_ms: dict[str, list[float]] = {}
+    for _ in range(runs):
+        stderr = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code],
+            env=interpreter_env(),
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stderr
+        for line in stderr.split(MARKER, 1)[1].splitlines():
+            if not line.startswith("import time:"):
+                continue
+            self_us, cumulative_us, name_column = line.removeprefix("import time:").split("|")
+            name = name_column.strip()
+            if name not in depth:
+                order.append(name)
+                depth[name] = (len(name_column) - len(name_column.lstrip()) - 1) // 2
+            self_ms.setdefault(name, []).append(int(self_us) / 1000)
+            cumulative_ms.setdefault(name, []).append(int(cumulative_us) / 1000)
+    return [
+        {
+            "module": name,
+            "depth": depth[name],
+            "self_ms": median(self_ms[name]),
+            "cumulative_ms": median(cumulative_ms[name]),
+        }
+        for name in order
+        if median(cumulative_ms[name]) >= least_ms
+    ]
 
 
 def main() -> None:
@@ -106,7 +110,7 @@ def main() -> None:
             "added_max_ms": max(s[1] for s in samples) * 1000,
         }
         print(name, result[name], flush=True)
-    result["breakdown"] = import_breakdown(BASELINES["DAG file"])
+    result["breakdown"] = import_breakdown(BASELINES["DAG file"], runs=max(3, args.runs // 2))
     emit(result)
 
 

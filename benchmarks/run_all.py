@@ -39,6 +39,8 @@ def _steps(quick: bool) -> dict[str, list[str]]:
                                       "--sequential-records", "20", "--fast-records", "300",
                                       "--emulator", "thread"],
             "emulator_throughput": ["benchmarks/emulator_throughput.py", "--creates", "2000"],
+            "emulator_throughput_httpx": ["benchmarks/emulator_throughput.py", "--creates", "500",
+                                          "--client", "httpx", "--concurrency", "16"],
             "batched_vs_mapped": ["-m", "benchmarks.batched_vs_mapped", "--runs", "1", "--records", "20"],
             "parse_cost": ["-m", "benchmarks.parse_cost", "--runs", "3"],
             "memory": ["-m", "benchmarks.memory", "--sizes", "100", "1000"],
@@ -50,6 +52,8 @@ def _steps(quick: bool) -> dict[str, list[str]]:
                                   "--sequential-records", "50", "--fast-records", "1000",
                                   "--emulator", "thread"],
         "emulator_throughput": ["benchmarks/emulator_throughput.py", "--creates", "10000"],
+        "emulator_throughput_httpx": ["benchmarks/emulator_throughput.py", "--creates", "3000",
+                                      "--client", "httpx", "--concurrency", "16"],
         "batched_vs_mapped": ["-m", "benchmarks.batched_vs_mapped"],
         "parse_cost": ["-m", "benchmarks.parse_cost"],
         "memory": ["-m", "benchmarks.memory"],
@@ -84,6 +88,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a fast smoke run with small sizes")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="run only these benchmarks and keep the other figures of the last run (results.json)",
+    )
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     env = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="kizen-benchmark-home-")}
@@ -94,9 +104,15 @@ def main() -> None:
     started = time.perf_counter()
     outputs: dict[str, dict[str, Any]] = {}
     durations: dict[str, float] = {}
+    if args.only:
+        previous = json.loads((RESULTS / "results.json").read_text())
+        outputs, durations = previous["results"], previous["context"]["durations_s"]
     for name, arguments in _steps(args.quick).items():
-        if not (ROOT / "benchmarks" / f"{name.removesuffix('_thread')}.py").exists():
-            print(f"== {name}: benchmarks/{name}.py is missing; skipped", flush=True)
+        if args.only and name not in args.only:
+            continue
+        script = arguments[1].replace(".", "/") + ".py" if arguments[0] == "-m" else arguments[0]
+        if not (ROOT / script).exists():
+            print(f"== {name}: {script} is missing; skipped", flush=True)
             continue
         stdout, durations[name] = _run(name, arguments, env)
         outputs[name] = _parse(name, stdout)
@@ -105,9 +121,10 @@ def main() -> None:
         "machine": machine(),
         "load_before": load_before,
         "load_after": _load(),
-        "total_s": total,
+        "total_s": sum(durations.values()) if args.only else total,
         "durations_s": durations,
         "command": "bash benchmarks/run.sh" + (" --quick" if args.quick else ""),
+        "only": args.only,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     (RESULTS / "results.json").write_text(json.dumps({"context": context, "results": outputs}, indent=2))
@@ -117,7 +134,7 @@ def main() -> None:
 
 def _parse(name: str, stdout: str) -> dict[str, Any]:
     """The benchmark's RESULT line; the two scripts with their own output format are kept as text."""
-    if name in ("emulator_throughput", "trigger_scale"):
+    if name.startswith("emulator_throughput") or name == "trigger_scale":
         try:
             return collect(stdout)
         except RuntimeError:
@@ -141,7 +158,9 @@ def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
     m = context["machine"]
     lines = [
         f"Measured {context['date']} with `{context['command']}` "
-        f"(whole run: {context['total_s'] / 60:.1f} min).",
+        f"(whole run: {context['total_s'] / 60:.1f} min"
+        + (f"; rerun with `--only {' '.join(context['only'])}`" if context.get("only") else "")
+        + ").",
         "",
         f"- Machine: {m['cpu']}, {m['memory']}, {m['os']}",
         f"- Python {m['python']} ({platform.python_implementation()}), Airflow {m['airflow']}, "
@@ -179,11 +198,17 @@ def _batch_rows(r: dict[str, Any]) -> list[str]:
         f"**{r['speedup_vs_http_hook_loop']:.1f}x** faster (loop: {r['http_hook_loop_s']:.1f} s for "
         f"{r['records']:,}) | ≥ 12x | {_verdict(r['speedup_vs_http_hook_loop'] >= 12)} |",
     ]
-    ceiling = _emulator_ceiling(r["_all"].get("emulator_throughput"))
     rows.append(
         f"| 1 | no injected latency: operator creates per second ({r['fast_records']:,} creates, "
-        f"max_concurrency={r['concurrency']}) | **{r['creates_per_s']:,.0f}/s**; emulator ceiling: "
-        f"{ceiling} | (reported) | |"
+        f"max_concurrency={r['concurrency']}) | **{r['creates_per_s']:,.0f}/s** | (reported) | |"
+    )
+    rows.append(
+        "| 1 | emulator ceiling (`benchmarks/emulator_throughput.py`, minimal raw HTTP client) | "
+        f"{_emulator_ceiling(r['_all'].get('emulator_throughput'))} | (reported) | |"
+    )
+    rows.append(
+        "| 1 | the same emulator driven by a bare `httpx.AsyncClient`, 16 connections (`--client httpx`) | "
+        f"{_emulator_ceiling(r['_all'].get('emulator_throughput_httpx'))} | (reported) | |"
     )
     thread = r["_all"].get("batch_creation_thread")
     if thread is not None:
@@ -272,8 +297,9 @@ def _details(results: dict[str, dict[str, Any]]) -> list[str]:
     if parse is not None:
         lines += [
             "",
-            "Modules the provider import loads on top of a DAG file's imports (`python -X importtime`, "
-            "one interpreter; cumulative ms, nesting depth):",
+            "Modules the provider import loads on top of a DAG file's imports, in import order "
+            "(`python -X importtime`, medians over several interpreters; depth 0 is what the DAG file "
+            "imports):",
             "",
             "| module | depth | cumulative ms | self ms |",
             "|---|---|---|---|",
