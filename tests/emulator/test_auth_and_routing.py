@@ -75,3 +75,23 @@ def test_every_response_has_its_own_request_id_and_the_log_records_it(
 
 def test_the_api_key_is_not_in_the_handle_repr(kizen_emulator: EmulatorHandle) -> None:
     assert kizen_emulator.api_key not in repr(kizen_emulator)
+
+
+def test_the_request_log_filters_by_path_prefix_and_parses_queries_and_bodies(
+    api: httpx.Client, kizen_emulator: EmulatorHandle
+) -> None:
+    api.get("/api/custom-objects", params={"page_size": "1"})
+    api.post(SCHEDULED, json={"note": "x"})
+    api.post(SCHEDULED, content=b"not json", headers={"Content-Type": "application/json"})
+
+    assert [entry["path"] for entry in kizen_emulator.control.requests()] == [
+        "/api/custom-objects",
+        SCHEDULED,
+        SCHEDULED,
+    ]
+    first, second = kizen_emulator.control.requests(SCHEDULED)
+    assert first["body"] == {"note": "x"}
+    assert second["body"] is None
+    [lookup] = kizen_emulator.control.requests("/api/custom")
+    assert lookup["query"] == {"page_size": "1"}
+    assert lookup["fault"] is None
