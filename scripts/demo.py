@@ -21,7 +21,7 @@ DAG_ID = "kizen_warehouse_followups"
 SOURCE_TABLE = "kizen_followup_requests"
 LEDGER_TABLE = "kizen_followup_ledger"
 # Short waits, so the demo finishes in seconds; the DAG's defaults are hours.
-RUN_CONF = {"completion_timeout_seconds": 6, "poke_interval_seconds": 1}
+RUN_CONF = {"completion_timeout_seconds": 4, "poke_interval_seconds": 1}
 
 
 class SalesRep(threading.Thread):
