@@ -56,7 +56,7 @@ def dag_bag(airflow_db: Path):  # type: ignore[no-untyped-def]
     """Every DAG in the test DAGs folder, parsed once."""
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+    return DagBag(dag_folder=str(DAGS_FOLDER))
 
 
 @pytest.fixture
@@ -77,3 +77,45 @@ def postgres_dsn() -> str:
     except Exception as exc:
         require_service("PostgreSQL", f"{dsn}: {exc}")
     return dsn
+
+
+@pytest.fixture
+def create_scheduled_activities(kizen_connection: str):  # type: ignore[no-untyped-def]
+    """Schedule `count` follow-up calls (due tomorrow) on the emulator; returns their ids in order."""
+    from datetime import UTC, datetime, timedelta
+
+    from airflow_provider_kizen.hooks.kizen import KizenHook
+
+    def create(count: int) -> list[str]:
+        due_datetime = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        hook = KizenHook()
+        try:
+            return [
+                str(
+                    hook.create_scheduled_activity(
+                        {"activity_object_name": "follow_up_call", "due_datetime": due_datetime}
+                    ).id
+                )
+                for _ in range(count)
+            ]
+        finally:
+            hook.close()
+
+    return create
+
+
+@pytest.fixture
+def kizen_api(kizen_emulator):  # type: ignore[no-untyped-def]
+    """An httpx client signed in to the emulator, for doing what a Kizen user would do by hand."""
+    import httpx
+
+    with httpx.Client(base_url=kizen_emulator.base_url, headers=kizen_emulator.headers) as client:
+        yield client
+
+
+@pytest.fixture
+def quick_retries(kizen_connection: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`kizen_default` with a retry back-off starting at 50 ms, for tests that inject faults."""
+    uri = f"{kizen_connection}&backoff_initial_seconds=0.05&backoff_max_seconds=0.5"
+    monkeypatch.setenv("AIRFLOW_CONN_KIZEN_DEFAULT", uri)
+    return uri
