@@ -18,7 +18,7 @@ from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
 from airflow_provider_kizen.operators.ledger import ProgressLedger
-from airflow_provider_kizen.operators.record_keys import NaturalKey, find_existing_activity
+from airflow_provider_kizen.operators.record_keys import NaturalKey, canonical_json, find_existing_activity
 
 Status = Literal["created", "already_existed", "failed"]
 
@@ -55,14 +55,36 @@ class Outcome:
     field_errors: dict[str, list[str]] | None = None
 
     @classmethod
-    def of(cls, status: Status, activity: ScheduledActivity) -> Outcome:
-        return cls(status, activity_id=activity.id, activity=activity.model_dump(mode="json"))
-
-    @classmethod
     def failure(cls, error: KizenError, context: str = "") -> Outcome:
         return cls(
             "failed", error=f"{context}{type(error).__name__}: {error}", field_errors=error.field_errors
         )
+
+
+# What a batch result keeps of its activity: enough to use it downstream, small enough for 100,000 records.
+SUMMARY_FIELDS = frozenset({"id", "activity_object", "due_datetime", "completed_at"})
+
+
+def full_activity(activity: ScheduledActivity) -> dict[str, Any]:
+    """The activity as Kizen returned it, as plain JSON."""
+    return activity.model_dump(mode="json")
+
+
+class ActivitySummaries:
+    """Summaries of activities (`SUMMARY_FIELDS`), sharing equal parts such as the activity type.
+
+    A whole activity costs about 6 KB of Python objects; a summary about 0.3 KB.
+    """
+
+    def __init__(self) -> None:
+        self._shared: dict[str, Any] = {}
+
+    def __call__(self, activity: ScheduledActivity) -> dict[str, Any]:
+        summary = activity.model_dump(mode="json", include=set(SUMMARY_FIELDS))
+        if isinstance(summary.get("activity_object"), dict):
+            activity_type = summary["activity_object"]
+            summary["activity_object"] = self._shared.setdefault(canonical_json(activity_type), activity_type)
+        return summary
 
 
 class Progress:
@@ -98,6 +120,7 @@ class BatchRunner:
     :param max_requests_per_second: a cap on the batch's request rate, or None.
     :param unknown_outcome_retries: how many times a create whose outcome stayed unknown, and whose
         activity was not found, is sent again.
+    :param describe: what each result keeps of its activity (see `full_activity`, `ActivitySummaries`).
     :param claimed: activity ids records already own (recorded by earlier tries).
     """
 
@@ -111,6 +134,7 @@ class BatchRunner:
         unknown_outcome_retries: int,
         log: TaskLog,
         progress_interval: float,
+        describe: Callable[[ScheduledActivity], dict[str, Any]],
         claimed: Iterable[str] = (),
     ) -> None:
         self.hook = hook
@@ -120,6 +144,7 @@ class BatchRunner:
         self.unknown_outcome_retries = unknown_outcome_retries
         self.log = log
         self.progress_interval = progress_interval
+        self.describe = describe
         # Ids some record of this batch owns; reconciliation never hands one to a second record.
         self.claimed: set[str] = set(claimed)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -183,10 +208,13 @@ class BatchRunner:
         if progress.done > 0 and time.monotonic() - progress.started >= self.progress_interval:
             self.log.info("%s", progress.line(time.monotonic()))
 
+    def _outcome(self, status: Status, activity: ScheduledActivity) -> Outcome:
+        return Outcome(status, activity_id=activity.id, activity=self.describe(activity))
+
     async def _process(self, item: BatchItem, pace: Pace) -> Outcome:
         if item.recorded_id is not None:
             try:
-                return Outcome.of(
+                return self._outcome(
                     "already_existed", await self.hook.aget_scheduled_activity(item.recorded_id)
                 )
             except KizenError as exc:
@@ -202,12 +230,12 @@ class BatchRunner:
             except KizenError as exc:
                 return Outcome.failure(exc, "could not check for an activity made by an earlier try: ")
             if existing is not None:
-                return Outcome.of("already_existed", existing)
+                return self._outcome("already_existed", existing)
         sends = 0
         while True:
             sends += 1
             try:
-                return Outcome.of(
+                return self._outcome(
                     "created", await self.hook.acreate_scheduled_activity(item.payload, pace=pace)
                 )
             except KizenUnknownOutcomeError as exc:
@@ -222,6 +250,6 @@ class BatchRunner:
                 return Outcome.failure(exc, f"outcome unknown ({unknown}) and the check for it failed: ")
             if existing is not None:
                 # The send whose response was lost did create it.
-                return Outcome.of("created", existing)
+                return self._outcome("created", existing)
             if sends > self.unknown_outcome_retries:
                 return Outcome.failure(unknown, f"outcome still unknown after {sends} sends: ")

@@ -15,8 +15,14 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_kizen.hooks.kizen import KizenHook
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite
-from airflow_provider_kizen.operators.batch import BatchItem, BatchRunner, Outcome
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
+from airflow_provider_kizen.operators.batch import (
+    ActivitySummaries,
+    BatchItem,
+    BatchRunner,
+    Outcome,
+    full_activity,
+)
 from airflow_provider_kizen.operators.ledger import ProgressLedger, input_fingerprint
 from airflow_provider_kizen.operators.record_keys import hash_record_key, user_record_key
 
@@ -86,7 +92,8 @@ class ScheduleActivityOperator(BaseOperator):
 
     Returns, for one payload, the created activity as Kizen returned it; for a list, one result per
     input in input order: ``{index, record_key, status, activity_id, activity | error}`` with status
-    ``created``, ``already_existed``, ``failed`` or ``invalid``. Pushes XCom ``activity_ids`` (ids in
+    ``created``, ``already_existed``, ``failed`` or ``invalid``, where ``activity`` is a summary
+    unless ``full_results=True``. Pushes XCom ``activity_ids`` (ids in
     input order of every record that now has an activity) and ``failures``.
 
     :param payload: one payload (dict or ``ScheduledActivityWrite``) or a list; templated. A string
@@ -102,6 +109,9 @@ class ScheduleActivityOperator(BaseOperator):
     :param unknown_outcome_retries: how often a create whose outcome stayed unknown, and whose
         activity was not found, is sent again.
     :param progress_interval: seconds between progress lines in the task log.
+    :param full_results: for a list, keep each activity as Kizen returned it in the results, instead
+        of its summary (id, activity_object, due_datetime, completed_at). A whole activity costs about
+        6 KB of worker memory and of XCom per record: keep this off for large batches.
     """
 
     template_fields: Sequence[str] = ("payload",)
@@ -121,6 +131,7 @@ class ScheduleActivityOperator(BaseOperator):
         max_requests_per_second: float | None = None,
         unknown_outcome_retries: int = 3,
         progress_interval: float = 5.0,
+        full_results: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -138,6 +149,7 @@ class ScheduleActivityOperator(BaseOperator):
         self.max_requests_per_second = max_requests_per_second
         self.unknown_outcome_retries = unknown_outcome_retries
         self.progress_interval = progress_interval
+        self.full_results = full_results
         self._runner: BatchRunner | None = None
 
     @cached_property
@@ -151,7 +163,7 @@ class ScheduleActivityOperator(BaseOperator):
             self._report_invalid(context, checked, len(records))
         if self.is_dry_run:
             return self._dry_run(records, checked, single)
-        results = self._create(context, records, checked)
+        results = self._create(context, records, checked, full=single or self.full_results)
         failures = [_failure(result) for result in results if result["status"] in ("failed", "invalid")]
         context["ti"].xcom_push(
             key="activity_ids", value=[r["activity_id"] for r in results if r["activity_id"]]
@@ -252,7 +264,9 @@ class ScheduleActivityOperator(BaseOperator):
 
     # --- creating -------------------------------------------------------------------------------
 
-    def _create(self, context: Context, records: list[Any], checked: Checked) -> list[dict[str, Any]]:
+    def _create(
+        self, context: Context, records: list[Any], checked: Checked, *, full: bool
+    ) -> list[dict[str, Any]]:
         """Send every valid record not already done; one result per record, in input order."""
         ledger = ProgressLedger(context.get("task_state_store"))
         resumed = ledger.resume(input_fingerprint(checked.keys), len(records))
@@ -294,7 +308,8 @@ class ScheduleActivityOperator(BaseOperator):
             1 for index, r in enumerate(results) if r is None and first_index[checked.keys[index]] == index
         )
         started = time.monotonic()
-        self._run(ledger, items(), total, on_outcome, claimed=resumed.created.values())
+        describe = full_activity if full else ActivitySummaries()
+        self._run(ledger, items(), total, on_outcome, describe=describe, claimed=resumed.created.values())
         for index, key in enumerate(checked.keys):
             if results[index] is None:
                 results[index] = _same_as(index, results[first_index[key]])
@@ -309,6 +324,7 @@ class ScheduleActivityOperator(BaseOperator):
         total: int,
         on_outcome: Callable[[BatchItem, Outcome], None],
         *,
+        describe: Callable[[ScheduledActivity], dict[str, Any]],
         claimed: Iterable[str],
     ) -> None:
         runner = BatchRunner(
@@ -319,6 +335,7 @@ class ScheduleActivityOperator(BaseOperator):
             unknown_outcome_retries=self.unknown_outcome_retries,
             log=self.log,
             progress_interval=self.progress_interval,
+            describe=describe,
             claimed=claimed,
         )
 

@@ -91,7 +91,11 @@ def test_a_list_of_1000_from_upstream_xcom(dag_bag, kizen_emulator, kizen_connec
     assert ids == [r["activity_id"] for r in results]
     assert set(ids) == {a["id"] for a in stored}
     # Input order is kept even though creates complete out of order.
-    assert [r["activity"]["note"] for r in results] == [f"Follow up on order {n}" for n in range(1000)]
+    note_of = {activity["id"]: activity["note"] for activity in stored}
+    assert [note_of[r["activity_id"]] for r in results] == [f"Follow up on order {n}" for n in range(1000)]
+    # A list's results summarise each activity; the activity type is one shared object.
+    assert set(results[0]["activity"]) == {"id", "activity_object", "due_datetime", "completed_at"}
+    assert results[0]["activity"]["activity_object"]["api_name"] == "follow_up_call"
     assert pull(tis["count_scheduled"]) == 1000
 
 
