@@ -133,20 +133,21 @@ def _contact_email(activity: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("conf", "param"),
+    ("conf", "param", "bad_value"),
     [
-        pytest.param({"contact_email": "not-an-email"}, "contact_email", id="email"),
-        pytest.param({"activity_type": "lunch"}, "activity_type", id="activity-type"),
-        pytest.param({"due_datetime": "next tuesday"}, "due_datetime", id="due-datetime"),
+        pytest.param({"contact_email": "not-an-email"}, "contact_email", "not-an-email", id="email"),
+        pytest.param({"activity_type": "lunch"}, "activity_type", "lunch", id="activity-type"),
+        pytest.param({"due_datetime": "next tuesday"}, "due_datetime", "next tuesday", id="due-datetime"),
         pytest.param(
             {"reminders": [{"type": "pigeon", "time_amount": 1, "time_unit": "hour"}]},
             "reminders",
+            "pigeon",
             id="reminder",
         ),
     ],
 )
 def test_trigger_with_invalid_params_is_refused(
-    airflow: LiveAirflow, conf: dict[str, Any], param: str
+    airflow: LiveAirflow, conf: dict[str, Any], param: str, bad_value: str
 ) -> None:
     valid = {
         "contact_email": "ada.lovelace@example.com",
@@ -158,7 +159,10 @@ def test_trigger_with_invalid_params_is_refused(
     response = airflow.trigger(MANUAL_DAG, {**valid, **conf})
 
     assert response.status_code == 400, response.text
-    assert f"Invalid input for param {param}" in response.json()["detail"]
+    # The message names the param and shows the value that broke its schema.
+    detail = response.json()["detail"]
+    assert f"Invalid input for param {param}" in detail
+    assert repr(bad_value) in detail
     assert airflow.run_count(MANUAL_DAG) == runs_before
 
 
