@@ -32,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from airflow_provider_kizen.connection import is_loopback
     from airflow_provider_kizen.emulator.app import Emulator
-    from airflow_provider_kizen.emulator.server import bind_socket, build_server, is_loopback
+    from airflow_provider_kizen.emulator.server import bind_socket, build_server
     from airflow_provider_kizen.emulator.testing import connection_uri
 
     if not is_loopback(args.host) and not args.allow_non_loopback:

@@ -1,22 +1,12 @@
-"""Serving an `Emulator` with uvicorn, on loopback unless told otherwise."""
+"""Serving an `Emulator` with uvicorn, on a socket bound before the server starts."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
 import uvicorn
 
 from airflow_provider_kizen.emulator.app import Emulator
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def build_server(emulator: Emulator, *, host: str, port: int, access_log: bool = False) -> uvicorn.Server:
@@ -41,5 +31,4 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
