@@ -73,8 +73,7 @@ class KizenHook(BaseHook):
         self.retry_policy = retry_policy
         self._config: KizenConnectionConfig | None = None
         self._client: httpx.Client | None = None
-        self._async_client: httpx.AsyncClient | None = None
-        self._async_client_loop: asyncio.AbstractEventLoop | None = None
+        self._async_client: asyncio.Task[httpx.AsyncClient] | None = None
 
     # -- configuration -------------------------------------------------------------------------------
 
@@ -106,14 +105,18 @@ class KizenHook(BaseHook):
         return self._client
 
     async def aget_conn(self) -> httpx.AsyncClient:
-        """The hook's httpx.AsyncClient for the running event loop."""
-        config = await self.aget_config()
+        """The hook's httpx.AsyncClient for the running event loop, built once for all concurrent callers."""
         loop = asyncio.get_running_loop()
-        if self._async_client is None or self._async_client_loop is not loop:
-            # An AsyncClient's pool belongs to one event loop; a new loop needs a new client.
-            self._async_client = httpx.AsyncClient(**_client_options(config))
-            self._async_client_loop = loop
-        return self._async_client
+        building = self._async_client
+        # A client's pool belongs to one event loop; a new loop, or a failed build, needs a new client.
+        if building is None or building.get_loop() is not loop or _failed(building):
+            building = self._async_client = loop.create_task(self._anew_client())
+        return await asyncio.shield(building)
+
+    async def _anew_client(self) -> httpx.AsyncClient:
+        config = await self.aget_config()
+        # Building a client loads the CA bundle, tens of milliseconds of CPU: keep it off the event loop.
+        return await asyncio.to_thread(lambda: httpx.AsyncClient(**_client_options(config)))
 
     def close(self) -> None:
         """Close the sync client's pooled connections."""
@@ -123,9 +126,9 @@ class KizenHook(BaseHook):
 
     async def aclose(self) -> None:
         """Close both clients' pooled connections."""
-        if self._async_client is not None:
-            await self._async_client.aclose()
-            self._async_client = None
+        building, self._async_client = self._async_client, None
+        if building is not None and building.done() and not _failed(building):
+            await building.result().aclose()
         self.close()
 
     # -- scheduled activities ------------------------------------------------------------------------
@@ -230,9 +233,9 @@ class KizenHook(BaseHook):
     async def _arequest(
         self, method: str, path: str, *, params: Params = None, json: Any = None, pace: Pace | None = None
     ) -> httpx.Response:
+        client = await self.aget_conn()  # reads the connection once, even for many concurrent requests
         config = await self.aget_config()
         call = RetryCall(config.retry_policy, build_request(config, method, path, params, json))
-        client = await self.aget_conn()
         while True:
             if pace is not None:
                 await pace.wait_turn()
@@ -259,6 +262,10 @@ class KizenHook(BaseHook):
             call.policy.max_attempts,
             retry.delay_seconds,
         )
+
+
+def _failed(task: asyncio.Task[Any]) -> bool:
+    return task.done() and (task.cancelled() or task.exception() is not None)
 
 
 async def _amask_secret(secret: str) -> None:
@@ -288,6 +295,8 @@ def _client_options(config: KizenConnectionConfig) -> dict[str, Any]:
     return {
         "timeout": httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
         "verify": _tls_verification(config),
+        # A batch or a trigger sends many requests at once; keep their connections for the next round.
+        "limits": httpx.Limits(max_connections=100, max_keepalive_connections=100),
         "follow_redirects": False,  # a redirect could carry the API key headers to another host
     }
 

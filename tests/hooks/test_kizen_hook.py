@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -16,6 +17,8 @@ from airflow_provider_kizen.client.errors import (
 )
 from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.client.policy import RetryPolicy
+from airflow_provider_kizen.hooks import kizen as hook_module
+from airflow_provider_kizen.hooks.kizen import KizenHook
 
 ACTIVITY = {
     "id": "0d9c4a5e-8f1e-4f7b-9a57-3f1f3b7f0a11",
@@ -213,3 +216,24 @@ async def test_async_retry_after_is_honoured_without_a_pace(mock_hook, mocker):
     script = Script(httpx.Response(503, headers={"Retry-After": "2"}), ok(ACTIVITY))
     await mock_hook(script).aget_scheduled_activity("a")
     sleep.assert_awaited_once_with(2.0)
+
+
+async def test_concurrent_callers_share_one_async_client(kizen_default, mocker):
+    parse_connection = mocker.spy(hook_module, "parse_connection")
+    hook = KizenHook()
+    clients = await asyncio.gather(*(hook.aget_conn() for _ in range(20)))
+    assert len({id(client) for client in clients}) == 1
+    assert parse_connection.call_count == 1
+    await hook.aclose()
+    assert clients[0].is_closed
+
+
+def test_each_event_loop_gets_its_own_async_client(kizen_default):
+    hook = KizenHook()
+
+    async def client_of_this_loop() -> httpx.AsyncClient:
+        return await hook.aget_conn()
+
+    first = asyncio.run(client_of_this_loop())
+    second = asyncio.run(client_of_this_loop())
+    assert first is not second
