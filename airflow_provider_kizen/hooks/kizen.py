@@ -73,7 +73,7 @@ class KizenHook(BaseHook):
         self.retry_policy = retry_policy
         self._config: KizenConnectionConfig | None = None
         self._client: httpx.Client | None = None
-        self._async_client: asyncio.Task[httpx.AsyncClient] | None = None
+        self._async_client_task: asyncio.Task[httpx.AsyncClient] | None = None
 
     # -- configuration -------------------------------------------------------------------------------
 
@@ -107,10 +107,10 @@ class KizenHook(BaseHook):
     async def aget_conn(self) -> httpx.AsyncClient:
         """The hook's httpx.AsyncClient for the running event loop, built once for all concurrent callers."""
         loop = asyncio.get_running_loop()
-        building = self._async_client
+        building = self._async_client_task
         # A client's pool belongs to one event loop; a new loop, or a failed build, needs a new client.
         if building is None or building.get_loop() is not loop or _failed(building):
-            building = self._async_client = loop.create_task(self._anew_client())
+            building = self._async_client_task = loop.create_task(self._anew_client())
         return await asyncio.shield(building)
 
     async def _anew_client(self) -> httpx.AsyncClient:
@@ -126,8 +126,10 @@ class KizenHook(BaseHook):
 
     async def aclose(self) -> None:
         """Close both clients' pooled connections."""
-        building, self._async_client = self._async_client, None
-        if building is not None and building.done() and not _failed(building):
+        building, self._async_client_task = self._async_client_task, None
+        # A client built on another (finished) loop cannot be closed from this one; its loop took it along.
+        same_loop = building is not None and building.get_loop() is asyncio.get_running_loop()
+        if building is not None and same_loop and building.done() and not _failed(building):
             await building.result().aclose()
         self.close()
 
