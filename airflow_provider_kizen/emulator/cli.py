@@ -33,9 +33,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from airflow_provider_kizen.connection import is_loopback
-    from airflow_provider_kizen.emulator.app import Emulator
-    from airflow_provider_kizen.emulator.server import bind_socket, build_server
-    from airflow_provider_kizen.emulator.testing import connection_uri
 
     if not is_loopback(args.host) and not args.allow_non_loopback:
         print(
@@ -44,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    # FastAPI and uvicorn are imported only once the arguments are known to be good.
+    from airflow_provider_kizen.emulator.app import Emulator
+    from airflow_provider_kizen.emulator.server import bind_socket, build_server
+    from airflow_provider_kizen.emulator.testing import connection_uri
+
     sock = bind_socket(args.host, args.port)
     port = sock.getsockname()[1]
     emulator = Emulator(state_file=args.state_file, seed=args.seed)
