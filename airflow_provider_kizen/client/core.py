@@ -216,8 +216,18 @@ class RetryCall:
         """Decide after an attempt got a response. Raises the final KizenHTTPError when giving up."""
         self.attempts += 1
         status = response.status_code
-        if status < 400:
+        if status < 300:
             return Done(response)
+        if status < 400:
+            raise KizenHTTPError(
+                f"Kizen redirected to {response.headers.get('Location', 'another address')}; redirects are "
+                "not followed because they could carry the API key elsewhere. Set the Base URL to the "
+                "address the API really answers on.",
+                status=status,
+                method=self.method,
+                path=self.path,
+                request_id=response.headers.get(REQUEST_ID_HEADER),
+            )
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         error = error_from_response(response, retry_after=retry_after)
         self.last_failure = f"{status} {response.reason_phrase}".strip()

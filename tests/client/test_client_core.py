@@ -113,6 +113,16 @@ def test_success_is_done():
     assert call.after_response(response) == Done(response)
 
 
+def test_a_redirect_is_not_followed_and_says_why():
+    call = call_for("GET")
+    response = httpx.Response(301, headers={"Location": "https://login.example/"}, request=call.request)
+    with pytest.raises(
+        KizenHTTPError, match=r"redirected to https://login\.example/.*Set the Base URL"
+    ) as raised:
+        call.after_response(response)
+    assert raised.value.status == 301
+
+
 def test_429_is_retried_after_its_retry_after_even_for_post():
     call = call_for("POST")
     decision = call.after_response(reply(call, 429, {"detail": "Slow down."}, **{"Retry-After": "7"}))
