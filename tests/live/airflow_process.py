@@ -344,7 +344,7 @@ def running_airflow(
     (home / "passwords.json").write_text(json.dumps({ADMIN_USER: password}))
     started = time.monotonic()
     migrate = subprocess.run(
-        [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=300
+        [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=120
     )
     if migrate.returncode != 0:
         raise AirflowProcessError(

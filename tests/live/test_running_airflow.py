@@ -180,14 +180,14 @@ def test_both_runs_succeed(triggered: TriggeredRuns) -> None:
 def test_sensor_waits_deferred_in_the_triggerer(triggered: TriggeredRuns, airflow: LiveAirflow) -> None:
     followups = triggered.followups
     (states,) = followups.tasks_of(SENSOR).values()
-    deferred_at = states.index("deferred")
-    # It left the worker for the triggerer, and came back to a worker only to finish.
-    assert "running" in states[:deferred_at], followups.describe()
+    # Its wait ran in the triggerer, and it came back to a worker only to finish.
+    assert "deferred" in states, followups.describe()
     assert states[-1] == "success", followups.describe()
     with airflow.client() as api:
         path = f"/api/v2/dags/{WAREHOUSE_DAG}/dagRuns/{followups.run_id}/taskInstances/{SENSOR_TASK}/0"
         sensor = api.get(path).raise_for_status().json()
     assert sensor["operator"] == SENSOR
+    # Resuming from the trigger continued the first try; nothing failed and retried.
     assert sensor["try_number"] == 1
 
 
