@@ -48,7 +48,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An SQLite warehouse holding the example DAG's sample follow-up requests."""
     path = tmp_path_factory.mktemp("warehouse") / "warehouse.db"
     with pytest.MonkeyPatch.context() as patch:
-        # The example DAGs' helpers import as `example_dags.*` from the DAGs folder, as Airflow does.
+        # The example DAGs' shared modules import as `example_dags.*` from the DAGs folder, as Airflow does.
         patch.syspath_prepend(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
         patch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", _sqlite_connection(path))
         from example_dags.kizen_example_support import warehouse_hook
