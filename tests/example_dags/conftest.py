@@ -24,8 +24,7 @@ if os.environ["AIRFLOW__CORE__DAGS_FOLDER"] not in sys.path:
 
 @dataclass
 class Warehouse:
-    kind: str
-    schema: str | None
+    schema: str | None  # None on SQLite
 
     def table(self, name: str) -> str:
         return f"{self.schema}.{name}" if self.schema else name
@@ -50,7 +49,7 @@ def warehouse(
         monkeypatch.setenv(
             "AIRFLOW_CONN_KIZEN_WAREHOUSE", "sqlite://" + quote(str(tmp_path / "warehouse.db"), safe="")
         )
-        yield Warehouse("sqlite", None)
+        yield Warehouse(None)
         return
     import psycopg2
 
@@ -60,7 +59,7 @@ def warehouse(
         cursor.execute(f"CREATE SCHEMA {schema}")
     monkeypatch.setenv("AIRFLOW_CONN_KIZEN_WAREHOUSE", dsn)
     try:
-        yield Warehouse("postgres", schema)
+        yield Warehouse(schema)
     finally:
         conn = psycopg2.connect(dsn)
         try:
