@@ -34,6 +34,17 @@ class StoredActivity:
     seq: int  # creation order
     due: datetime
     complete_at: float | None = None  # epoch seconds at which a pending completion applies
+    search_text: str | None = None  # what `search` matches, built on first use
+
+    def matches_search(self, needle: str) -> bool:
+        """Case-insensitive match on the note or an associated record's name or email."""
+        if self.search_text is None:
+            parts = [self.data["note"]]
+            for associated in self.data["associated_entities"]:
+                entity = associated["entity"]
+                parts += (entity["name"], entity["email"], associated["display_name"])
+            self.search_text = "\n".join(parts).lower()
+        return needle in self.search_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +60,6 @@ class ActivityFilters:
     completed: bool | None = None
     assigned_to: str | None = None
     ordering: str = "due_datetime"
-
-
-def _searchable(data: dict[str, Any]) -> str:
-    parts = [data["note"]]
-    for associated in data["associated_entities"]:
-        parts += (associated["entity"]["name"], associated["entity"]["email"], associated["display_name"])
-    return "\n".join(parts).lower()
 
 
 def _now() -> datetime:
@@ -144,6 +148,7 @@ class ActivityStore:
         if stored is None:
             return None
         stored.data.update(fields)
+        stored.search_text = None
         if "due_datetime" in fields:
             stored.due = datetime.fromisoformat(fields["due_datetime"])
         self._save(stored)
@@ -192,7 +197,7 @@ class ActivityStore:
             matches = [s for s in matches if (s.data["completed_at"] is not None) is done]
         if filters.search:
             needle = filters.search.lower()
-            matches = [s for s in matches if needle in _searchable(s.data)]
+            matches = [s for s in matches if s.matches_search(needle)]
         attribute, descending = ORDERINGS[filters.ordering]
         ordered = sorted(matches, key=lambda s: (getattr(s, attribute), s.seq), reverse=descending)
         return [s.data for s in ordered]
