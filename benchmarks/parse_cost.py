@@ -36,21 +36,22 @@ def interpreter_env() -> dict[str, str]:
     return env
 
 
-def sample(baseline: str) -> tuple[float, float]:
-    """Seconds for the baseline, then seconds the provider import adds, in one fresh interpreter."""
+def sample(baseline: str) -> tuple[float, float, float]:
+    """Seconds for the baseline, then wall and CPU seconds the provider import adds, in one fresh
+    interpreter. CPU time leaves out the time the process waited for a core on a busy machine."""
     code = (
         "import time\n"
         "started = time.perf_counter()\n"
         f"{baseline}\n"
-        "middle = time.perf_counter()\n"
+        "middle, middle_cpu = time.perf_counter(), time.process_time()\n"
         f"{PROVIDER_IMPORT}\n"
-        "print(middle - started, time.perf_counter() - middle)\n"
+        "print(middle - started, time.perf_counter() - middle, time.process_time() - middle_cpu)\n"
     )
     output = subprocess.run(
         [sys.executable, "-c", code], env=interpreter_env(), check=True, capture_output=True, text=True
     ).stdout
-    baseline_s, added_s = output.split()
-    return float(baseline_s), float(added_s)
+    baseline_s, added_s, added_cpu_s = output.split()
+    return float(baseline_s), float(added_s), float(added_cpu_s)
 
 
 def import_breakdown(baseline: str, runs: int, least_ms: float = 0.5) -> list[dict[str, object]]:
@@ -108,6 +109,7 @@ def main() -> None:
             "added_ms": median([s[1] for s in samples]) * 1000,
             "added_min_ms": min(s[1] for s in samples) * 1000,
             "added_max_ms": max(s[1] for s in samples) * 1000,
+            "added_cpu_ms": median([s[2] for s in samples]) * 1000,
         }
         print(name, result[name], flush=True)
     result["breakdown"] = import_breakdown(BASELINES["DAG file"], runs=max(3, args.runs // 2))
