@@ -252,9 +252,12 @@ with DAG(
 
     @task
     def build_escalations(overdue: list[dict[str, str]], **context: Any) -> list[dict[str, Any]]:
-        """One escalation per overdue follow-up, for the escalation role, due an hour after the run."""
+        """One escalation per overdue follow-up, for the escalation role, due within the hour.
+
+        The deadline has just passed, hours after the run started, so the due time counts from now.
+        """
         params = context["params"]
-        due = pendulum.instance(context["dag_run"].run_after).add(hours=1)
+        due = pendulum.now("UTC").add(hours=1)
         return [
             {
                 "record_key": f"escalation:{row['record_key']}",
