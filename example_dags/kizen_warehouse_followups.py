@@ -3,7 +3,8 @@
 Every day:
 
 1. `ensure_ledger` creates the ledger table if it is missing (common.sql).
-2. `select_followups` reads the rows with `needs_followup = 1` that have no ledger row yet.
+2. `select_followups` reads the rows with `needs_followup = 1` that have no ledger row yet, at most
+   `max_rows` of them (the rest wait for the next run).
 3. `build_payloads` turns each row into a Kizen payload, due the next business day at 10:00 in the
    row's own timezone, and cuts them into chunks of `chunk_size`.
 4. `schedule_followups` schedules each chunk in its own mapped task instance, so chunks spread
@@ -96,6 +97,13 @@ with DAG(
             title="Activity type",
             description="The api_name of the Kizen activity type to schedule.",
         ),
+        "max_rows": Param(
+            5000,
+            type="integer",
+            minimum=1,
+            title="Rows per run",
+            description="At most this many rows per run; the ledger leaves the rest for the next run.",
+        ),
         "chunk_size": Param(
             50,
             type="integer",
@@ -154,6 +162,7 @@ with DAG(
             LEFT JOIN {ledger} l ON l.record_key = r.record_key
             WHERE r.needs_followup = 1 AND l.record_key IS NULL
             ORDER BY r.record_key
+            LIMIT {int(params["max_rows"])}
             """,
         )
 
