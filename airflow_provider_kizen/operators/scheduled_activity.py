@@ -230,7 +230,7 @@ class ScheduleActivityOperator(BaseOperator):
             self.log.warning("Invalid %s", invalid)
         headline = f"{len(checked.invalid)} of {total} records are invalid"
         if not self.skip_invalid:
-            failures = [_invalid_result(invalid) for invalid in checked.invalid.values()]
+            failures = [_failure(_invalid_result(invalid)) for invalid in checked.invalid.values()]
             context["ti"].xcom_push(key="failures", value=failures)
             raise AirflowFailException(_summary(f"{headline}; nothing was sent", failures))
         self.log.warning("%s; skipping them (skip_invalid=True)", headline)
