@@ -281,17 +281,23 @@ class ScheduleActivityOperator(BaseOperator):
             self.log.info("Resuming: %d records were created by an earlier try", len(resumed.created))
 
         results: list[dict[str, Any] | None] = [None] * len(records)
-        first_index: dict[str, int] = {}  # records sharing a key are one logical record
+        # Records sharing a key are one logical record: only the first valid one is sent.
+        first_with_key: dict[str, int] = {}
+        duplicate_of: dict[int, int] = {}
         for index, key in enumerate(checked.keys):
             if index in checked.invalid:
                 results[index] = _invalid_result(checked.invalid[index])
-            first_index.setdefault(key, index)
+            elif key in first_with_key:
+                duplicate_of[index] = first_with_key[key]
+            else:
+                first_with_key[key] = index
+        del first_with_key  # one entry per record: not worth keeping through the batch
 
         def items() -> Iterator[BatchItem]:
             # Models are rebuilt one at a time here, so a large batch never holds them all at once.
             for index, record in enumerate(records):
-                key = checked.keys[index]
-                if results[index] is None and first_index[key] == index:
+                if results[index] is None and index not in duplicate_of:
+                    key = checked.keys[index]
                     _, model = self._validate(index, record)
                     yield BatchItem(
                         index,
@@ -304,15 +310,12 @@ class ScheduleActivityOperator(BaseOperator):
         def on_outcome(item: BatchItem, outcome: Outcome) -> None:
             results[item.index] = _result(item.index, item.record_key, outcome)
 
-        total = sum(
-            1 for index, r in enumerate(results) if r is None and first_index[checked.keys[index]] == index
-        )
+        total = len(records) - len(checked.invalid) - len(duplicate_of)
         started = time.monotonic()
         describe = full_activity if full else ActivitySummaries()
         self._run(ledger, items(), total, on_outcome, describe=describe, claimed=resumed.created.values())
-        for index, key in enumerate(checked.keys):
-            if results[index] is None:
-                results[index] = _same_as(index, results[first_index[key]])
+        for index, first in duplicate_of.items():
+            results[index] = _same_as(index, results[first])
         final = [result for result in results if result is not None]
         self._log_summary(final, time.monotonic() - started)
         return final

@@ -109,3 +109,14 @@ def test_without_task_state_store_a_retry_looks_for_every_record_first(
 
     assert [result["status"] for result in results] == ["already_existed"] * 12 + ["created"] * 8
     assert len(kizen_emulator.control.activities()) == 20
+
+
+def test_records_sharing_a_key_are_created_once(kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    records = payloads(3)
+    operator = ScheduleActivityOperator(task_id="schedule", payload=[records[0], records[1], records[0]])
+    results = operator.execute({"ti": TaskInstance(1)})  # type: ignore[arg-type]
+
+    assert [result["status"] for result in results] == ["created", "created", "already_existed"]
+    assert results[2]["activity_id"] == results[0]["activity_id"]
+    assert results[2]["index"] == 2
+    assert len(kizen_emulator.control.activities()) == 2

@@ -148,7 +148,7 @@ def test_invalid_records_in_both_modes(dag_bag, kizen_emulator, kizen_connection
     assert len(kizen_emulator.control.activities()) == 2
 
 
-def test_2000_under_faults_end_with_exactly_2000(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+def test_2000_under_faults_end_with_exactly_2000(dag_bag, kizen_emulator, kizen_connection, capfd) -> None:  # type: ignore[no-untyped-def]
     kizen_emulator.control.set_faults(
         path=ACTIVITIES_PATH,
         rate_503=0.10,
@@ -172,6 +172,10 @@ def test_2000_under_faults_end_with_exactly_2000(dag_bag, kizen_emulator, kizen_
     assert pull(ti, "activity_ids") == [r["activity_id"] for r in results]
     faults = Counter(entry.get("fault") for entry in creates(kizen_emulator.control))
     assert faults["commit_then_drop"] > 0, faults  # the reconciliation path really ran
+    log = capfd.readouterr().out
+    assert "failed so far" in log  # progress lines
+    assert "retrying in" in log  # the hook logged its 503/429 retries...
+    assert kizen_emulator.api_key not in log  # ...without the key
 
 
 def test_a_task_stopped_mid_batch_and_retried_creates_no_duplicates(
