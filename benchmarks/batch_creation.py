@@ -4,6 +4,8 @@ Each run, side by side against one emulator with injected latency:
 
 - the operator's batch path (`ScheduleActivityOperator.execute`) creating `--records` activities with
   `--concurrency` requests in flight; its wall time is compared to records x latency / concurrency;
+- the same creates sent by a bare `httpx.AsyncClient` with the same number in flight, no validation,
+  retries or ledger: how much of the batch's time is the HTTP client itself;
 - a sequential loop over `KizenHook.create_scheduled_activity` (one hook, pooled connection);
 - a sequential loop over `HttpHook(method="POST").run(...)` from apache-airflow-providers-http, with a
   connection whose extra carries the three Kizen headers: what users write by hand.
@@ -19,6 +21,7 @@ creates per second.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -26,6 +29,7 @@ from typing import Any
 
 from benchmarks.common import (
     ACTIVITIES_PATH,
+    HEADERS,
     emit,
     emulator,
     http_connection_json,
@@ -33,6 +37,7 @@ from benchmarks.common import (
     payloads,
     run_operator_batch,
 )
+from benchmarks.httpx_pool import send_all
 
 HTTP_CONN_ID = "kizen_http"
 
@@ -88,12 +93,17 @@ def main() -> None:
             emu.control.set_faults(latency_ms=args.latency_ms)
             return timed(work)
 
-        batch, hook, http, fast = [], [], [], []
+        batch, bare, hook, http, fast = [], [], [], [], []
         records = payloads(args.records)
         sequential = records[: args.sequential_records]
         fast_records = payloads(args.fast_records)
         for run in range(args.runs):
             batch.append(with_latency(lambda: run_operator_batch(records, max_concurrency=args.concurrency)))
+            bare.append(
+                with_latency(
+                    lambda: asyncio.run(send_all(emu.base_url, HEADERS, records, 1, args.concurrency))
+                )
+            )
             hook.append(with_latency(lambda: hook_loop(sequential)) / len(sequential))
             http.append(with_latency(lambda: http_hook_loop(sequential)) / len(sequential))
             emu.control.reset()
@@ -102,7 +112,8 @@ def main() -> None:
                 / timed(lambda: run_operator_batch(fast_records, max_concurrency=args.concurrency))
             )
             print(
-                f"run {run + 1}: batch {batch[-1]:.2f} s, hook loop {hook[-1] * 1000:.1f} ms/record, "
+                f"run {run + 1}: batch {batch[-1]:.2f} s, bare httpx {bare[-1]:.2f} s, "
+                f"hook loop {hook[-1] * 1000:.1f} ms/record, "
                 f"HttpHook loop {http[-1] * 1000:.1f} ms/record, no latency {fast[-1]:.0f} creates/s",
                 flush=True,
             )
@@ -120,6 +131,8 @@ def main() -> None:
             "limit_s": limit,
             "batch_s": batch_s,
             "batch_ratio_to_limit": batch_s / limit,
+            "bare_httpx_s": median(bare),
+            "bare_httpx_ratio_to_limit": median(bare) / limit,
             "hook_loop_s": median(hook) * args.records,
             "http_hook_loop_s": median(http) * args.records,
             "speedup_vs_hook_loop": median(hook) * args.records / batch_s,

@@ -17,8 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_kizen.emulator.seed import API_KEY, BUSINESS_ID, USER_ID
+
 ROOT = Path(__file__).resolve().parents[1]
 ACTIVITIES_PATH = "/api/activities/scheduled-activity"
+HEADERS = {"X-API-KEY": API_KEY, "X-BUSINESS-ID": BUSINESS_ID, "X-USER-ID": USER_ID}
 CONTACTS = (
     "ada.lovelace@example.com",
     "grace.hopper@example.com",
@@ -87,15 +90,8 @@ def payloads(count: int, *, start: int = 0) -> list[dict[str, Any]]:
 def http_connection_json(base_url: str) -> str:
     """An `http` connection to the emulator whose extra carries Kizen's three headers, as a user of
     HttpHook/HttpOperator would write it."""
-    from airflow_provider_kizen.emulator.seed import API_KEY, BUSINESS_ID, USER_ID
-
     host, port = base_url.removeprefix("http://").split(":")
-    extra = {
-        "X-API-KEY": API_KEY,
-        "X-BUSINESS-ID": BUSINESS_ID,
-        "X-USER-ID": USER_ID,
-        "Content-Type": "application/json",
-    }
+    extra = {**HEADERS, "Content-Type": "application/json"}
     return json.dumps(
         {"conn_type": "http", "host": host, "port": int(port), "schema": "http", "extra": extra}
     )

@@ -18,15 +18,16 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import ACTIVITIES_PATH, emit, emulator, median, payloads
+from benchmarks.common import ACTIVITIES_PATH, HEADERS, emit, emulator, median, payloads
 
 IN_FLIGHT = 16
 LAYOUTS = {"1 client x 16": 1, "4 clients x 4": 4, "16 clients x 1": 16}
 
 
 async def send_all(
-    base_url: str, headers: dict[str, str], records: list[dict[str, Any]], clients: int
+    base_url: str, headers: dict[str, str], records: list[dict[str, Any]], clients: int, in_flight: int
 ) -> None:
+    """Send every record, `in_flight` at a time, spread over `clients` AsyncClients."""
     pool = [httpx.AsyncClient(base_url=base_url, headers=headers) for _ in range(clients)]
     remaining: Iterator[dict[str, Any]] = iter(records)
 
@@ -35,7 +36,7 @@ async def send_all(
             (await client.post(ACTIVITIES_PATH, json=record)).raise_for_status()
 
     try:
-        await asyncio.gather(*(worker(client) for client in pool for _ in range(IN_FLIGHT // clients)))
+        await asyncio.gather(*(worker(client) for client in pool for _ in range(in_flight // clients)))
     finally:
         for client in pool:
             await client.aclose()
@@ -49,9 +50,6 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    from airflow_provider_kizen.emulator.seed import API_KEY, BUSINESS_ID, USER_ID
-
-    headers = {"X-API-KEY": API_KEY, "X-BUSINESS-ID": BUSINESS_ID, "X-USER-ID": USER_ID}
     records = payloads(args.creates)
     wall: dict[str, list[float]] = {name: [] for name in LAYOUTS}
     cpu: dict[str, list[float]] = {name: [] for name in LAYOUTS}
@@ -61,7 +59,7 @@ def main() -> None:
                 emu.control.reset()
                 emu.control.set_faults(latency_ms=args.latency_ms)
                 started, cpu_started = time.perf_counter(), time.process_time()
-                asyncio.run(send_all(emu.base_url, headers, records, clients))
+                asyncio.run(send_all(emu.base_url, HEADERS, records, clients, IN_FLIGHT))
                 wall[name].append(time.perf_counter() - started)
                 cpu[name].append((time.process_time() - cpu_started) / args.creates)
     limit = args.creates * args.latency_ms / 1000 / IN_FLIGHT

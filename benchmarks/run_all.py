@@ -202,6 +202,11 @@ def _batch_rows(r: dict[str, Any]) -> list[str]:
         f"{r['records']:,}) | ≥ 12x | {_verdict(r['speedup_vs_http_hook_loop'] >= 12)} |",
     ]
     rows.append(
+        f"| 1 | the same creates from a bare `httpx.AsyncClient`, {r['concurrency']} in flight, in the same "
+        f"runs (no validation, retries or ledger) | {r['bare_httpx_s']:.2f} s = "
+        f"{r['bare_httpx_ratio_to_limit']:.2f}x the limit | (reported) | |"
+    )
+    rows.append(
         f"| 1 | no injected latency: operator creates per second ({r['fast_records']:,} creates, "
         f"max_concurrency={r['concurrency']}) | **{r['creates_per_s']:,.0f}/s** | (reported) | |"
     )
@@ -290,13 +295,21 @@ def _memory_rows(r: dict[str, Any]) -> list[str]:
 
 
 def _trigger_rows(r: dict[str, Any] | None) -> list[str]:
+    label = "| 5 | one trigger watching 5,000 pending activities (`benchmarks/trigger_scale.py`) |"
     if r is None:
-        return ["| 5 | trigger watching 5,000 pending activities | not run: benchmarks/trigger_scale.py "
-                "is missing | stall < 20 ms | |"]  # fmt: skip
+        return [f"{label} not run: benchmarks/trigger_scale.py is missing | stall < 20 ms | |"]
     if "text" in r:
         text = "<br>".join(line.strip() for line in r["text"].splitlines() if line.strip())
-        return [f"| 5 | trigger watching 5,000 pending activities | {text} | stall < 20 ms | |"]
-    return [f"| 5 | trigger watching 5,000 pending activities | {json.dumps(r)} | stall < 20 ms | |"]
+        return [f"{label} {text} | stall < 20 ms | |"]
+    cycles = ", ".join(str(count) for count in r["requests_per_cycle"])
+    return [
+        f"{label} peak RSS **{r['peak_rss_mb']:.0f} MB** (+{r['rss_growth_mb']:.0f} MB while watching); "
+        f"requests per poll cycle: {cycles}; longest event-loop stall **{r['longest_stall_ms']:.0f} ms** "
+        f"wall clock, of which at most {r['longest_busy_ms']:.0f} ms was the loop's own CPU; "
+        f"{r['stalls_over_20ms']} stalls over 20 ms; event `{r['event']}` after {r['wait_s']:.0f} s | "
+        f"stall < 20 ms | {_verdict(r['longest_stall_ms'] < 20)} wall, "
+        f"{_verdict(r['longest_busy_ms'] < 20)} CPU |"
+    ]
 
 
 def _details(results: dict[str, dict[str, Any]]) -> list[str]:
