@@ -23,7 +23,9 @@ class RetryPolicy:
         so that many clients that failed together do not retry together.
     """
 
-    max_attempts: int = 5
+    # Eight attempts spend about a minute of nominal backoff (0.5 + 1 + ... + 30 s), so the attempt cap
+    # and the time budget end a run of failures at about the same point instead of one hiding the other.
+    max_attempts: int = 8
     max_elapsed_seconds: float = 120.0
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 30.0
