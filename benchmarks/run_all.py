@@ -105,10 +105,10 @@ def main() -> None:
     load_before = _load()
     started = time.perf_counter()
     outputs: dict[str, dict[str, Any]] = {}
-    durations: dict[str, float] = {}
+    ran: dict[str, dict[str, Any]] = {}  # per benchmark: when, how long, under what load
     if args.only:
         previous = json.loads((RESULTS / "results.json").read_text())
-        outputs, durations = previous["results"], previous["context"]["durations_s"]
+        outputs, ran = previous["results"], previous["context"]["ran"]
     for name, arguments in _steps(args.quick).items():
         if args.only and name not in args.only:
             continue
@@ -116,15 +116,17 @@ def main() -> None:
         if not (ROOT / script).exists():
             print(f"== {name}: {script} is missing; skipped", flush=True)
             continue
-        stdout, durations[name] = _run(name, arguments, env)
+        at = time.strftime("%H:%M UTC", time.gmtime())
+        stdout, seconds = _run(name, arguments, env)
+        ran[name] = {"at": at, "seconds": seconds, "load_after": _load()}
         outputs[name] = _parse(name, stdout)
     total = time.perf_counter() - started
     context = {
         "machine": machine(),
         "load_before": load_before,
         "load_after": _load(),
-        "total_s": sum(durations.values()) if args.only else total,
-        "durations_s": durations,
+        "total_s": sum(entry["seconds"] for entry in ran.values()) if args.only else total,
+        "ran": ran,
         "command": "bash benchmarks/run.sh" + (" --quick" if args.quick else ""),
         "only": args.only,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -183,6 +185,17 @@ def render(context: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
             lines += rows(results[name] | {"_all": results})
     lines += _trigger_rows(results.get("trigger_scale"))
     lines += _details(results)
+    lines += [
+        "",
+        "When each benchmark ran (a rerun with `--only` keeps the other figures):",
+        "",
+        "| benchmark | started | took | load average after |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{name}` | {entry['at']} | {entry['seconds']:.0f} s | {entry['load_after']} |"
+        for name, entry in context["ran"].items()
+    ]
     return "\n".join(lines)
 
 
