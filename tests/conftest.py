@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,10 +59,10 @@ def dag_bag(airflow_db: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def kizen_connection(kizen_emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def kizen_connection(kizen_emulator, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
     """Point the `kizen_default` connection at the running emulator for one test."""
     monkeypatch.setenv("AIRFLOW_CONN_KIZEN_DEFAULT", kizen_emulator.connection_uri)
-    yield kizen_emulator.connection_uri
+    return kizen_emulator.connection_uri
 
 
 @pytest.fixture(scope="session")
