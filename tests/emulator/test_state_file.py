@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ def test_a_restart_with_the_same_state_file_loses_nothing(tmp_path: Path) -> Non
         client.patch(f"{SCHEDULED}/{kept['id']}/notes", json={"note": "kept"})
         first.control.complete(completed["id"])
         first.control.complete(pending["id"], after_seconds=0.5)
+        pending_due = time.monotonic() + 0.5
         client.delete(f"{SCHEDULED}/{deleted['id']}")
         first.control.auto_complete(60)
         before = first.control.activities()
@@ -44,6 +46,8 @@ def test_a_restart_with_the_same_state_file_loses_nothing(tmp_path: Path) -> Non
         second.control.complete(new["id"])
         client.close()
 
+    # The third start must come after the pending completion fell due, however fast the second ran.
+    time.sleep(max(0.0, pending_due - time.monotonic()))
     with running_emulator(state_file=state_file) as third:
         by_id = {a["id"]: a for a in third.control.activities()}
         assert by_id[pending["id"]]["completed_at"] is not None
