@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from airflow_provider_kizen.client.errors import KizenError, KizenUnknownOutcomeError
-from airflow_provider_kizen.client.pacing import DEFAULT_PAUSE_SECONDS, RECOVERY_FACTOR, Pace
+from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
 from airflow_provider_kizen.operators.ledger import ProgressLedger
@@ -85,44 +85,6 @@ class ActivitySummaries:
             activity_type = summary["activity_object"]
             summary["activity_object"] = self._shared.setdefault(canonical_json(activity_type), activity_type)
         return summary
-
-
-class BatchPace(Pace):
-    """The batch's shared Pace, with two changes that keep a trickle of 429s from stalling a batch.
-
-    `Pace` halves the rate on every 429 and raises it again only after 5 quiet seconds. Under a steady
-    few percent of 429s (measured: 5%, 16 in flight) that drives a batch to its floor of 0.5 requests
-    per second within half a minute. Here:
-
-    - a 429 that arrives while the batch is already paused (a request that was in flight when the
-      pause began) extends the pause but does not halve the rate again;
-    - the rate also recovers by `RECOVERY_FACTOR` every `RECOVERY_TURNS` requests started since the
-      last slow-down, so the batch finds the highest rate Kizen accepts.
-    """
-
-    RECOVERY_TURNS = 8
-
-    def __init__(self, max_requests_per_second: float | None = None, **clock_and_sleep: Any) -> None:
-        super().__init__(max_requests_per_second, **clock_and_sleep)
-        self._turns_since_change = 0
-
-    async def wait_turn(self) -> None:
-        await super().wait_turn()
-        self._turns_since_change += 1
-        if self._rate is not None and self._turns_since_change >= self.RECOVERY_TURNS:
-            raised = self._rate * RECOVERY_FACTOR
-            self._rate = raised if self._ceiling is None else min(raised, self._ceiling)
-            self._turns_since_change = 0
-
-    def slow_down(self, retry_after: float | None) -> None:
-        now = self._clock()
-        if now < self._paused_until:
-            pause = retry_after if retry_after is not None else DEFAULT_PAUSE_SECONDS
-            self._paused_until = max(self._paused_until, now + pause)
-            self._next_slot = max(self._next_slot, self._paused_until)
-            return
-        super().slow_down(retry_after)
-        self._turns_since_change = 0
 
 
 class Progress:
@@ -198,7 +160,7 @@ class BatchRunner:
     ) -> None:
         """Process every item; `on_outcome` is called once per item, as it completes."""
         self._loop, self._main = asyncio.get_running_loop(), asyncio.current_task()
-        pace = BatchPace(self.max_requests_per_second)
+        pace = Pace(self.max_requests_per_second)
         progress = Progress(total, self.log, self.progress_interval)
         slots = asyncio.Semaphore(self.max_concurrency)
         in_flight: set[asyncio.Task[None]] = set()

@@ -9,6 +9,7 @@ from airflow_provider_kizen.client.pacing import (
     DEFAULT_PAUSE_SECONDS,
     MIN_REQUESTS_PER_SECOND,
     RECOVERY_INTERVAL_SECONDS,
+    RECOVERY_TURNS,
     Pace,
 )
 
@@ -91,6 +92,36 @@ async def test_the_rate_recovers_step_by_step_up_to_the_cap(fake_time):
         fake_time.now += RECOVERY_INTERVAL_SECONDS
         await pace.wait_turn()
     assert pace.requests_per_second == 10
+
+
+async def test_429s_from_requests_in_flight_during_a_pause_halve_the_rate_once(fake_time):
+    pace = pace_on(fake_time, 8)
+    pace.slow_down(1.0)
+    pace.slow_down(1.0)
+    pace.slow_down(2.0)
+    assert pace.requests_per_second == 4
+    assert await turn_times(pace, fake_time, 1) == [2.0]  # the longest Retry-After is honoured
+
+
+async def test_the_rate_also_recovers_every_few_turns_without_a_429(fake_time):
+    pace = pace_on(fake_time, 8)
+    pace.slow_down(0.1)
+    assert pace.requests_per_second == 4
+    await turn_times(pace, fake_time, RECOVERY_TURNS)
+    assert pace.requests_per_second == 6
+    await turn_times(pace, fake_time, 3 * RECOVERY_TURNS)
+    assert pace.requests_per_second == 8
+
+
+async def test_a_steady_trickle_of_429s_does_not_drive_the_rate_to_its_floor(fake_time):
+    pace = pace_on(fake_time)
+    for turn in range(1, 2001):
+        await pace.wait_turn()
+        fake_time.now += 0.001
+        if turn % 20 == 0:  # 5% of requests answered 429, with a Retry-After of 50 ms
+            pace.slow_down(0.05)
+    assert pace.requests_per_second is not None
+    assert pace.requests_per_second > 10
 
 
 def test_rejects_a_nonsense_rate():
