@@ -26,7 +26,8 @@ MAX_INT32 = 2147483647
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: the validators are built on first use, not when a DAG file imports the operator.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     def to_request_json(self) -> dict[str, Any]:
         """The JSON body for Kizen: only the fields that were set, nested models included."""
@@ -159,7 +160,7 @@ class ScheduledActivityWrite(_Strict):
 class ScheduledActivity(BaseModel):
     """A scheduled activity as Kizen returns it. Unknown fields are kept (``model_extra``)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     id: str
     due_datetime: datetime | None = None
