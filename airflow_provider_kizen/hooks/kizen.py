@@ -224,7 +224,7 @@ class KizenHook(BaseHook):
         client = self.get_conn()
         while True:
             try:
-                decision = call.after_response(client.send(call.request))
+                decision = call.after_response(_unbound(client.send(call.request)))
             except httpx.TransportError as exc:
                 decision = call.after_transport_error(exc)
             if isinstance(decision, Done):
@@ -242,7 +242,7 @@ class KizenHook(BaseHook):
             if pace is not None:
                 await pace.wait_turn()
             try:
-                decision = call.after_response(await client.send(call.request))
+                decision = call.after_response(_unbound(await client.send(call.request)))
             except httpx.TransportError as exc:
                 decision = call.after_transport_error(exc)
             if isinstance(decision, Done):
@@ -264,6 +264,20 @@ class KizenHook(BaseHook):
             call.policy.max_attempts,
             retry.delay_seconds,
         )
+
+
+def _unbound(response: httpx.Response) -> httpx.Response:
+    """The response, read, without httpx's reference cycle between it and its stream.
+
+    httpx's client binds every response's stream back to the response (encode/httpx#3733), so each
+    request would leave a cycle that only the cyclic garbage collector frees. Thousands of reads, as a
+    trigger watching many activities makes, would then keep the collector busy, and whatever is in
+    flight at each collection survives into the oldest generation, until a full collection of the
+    whole process stalls the event loop. `send()` has already read the body, so a plain stream over it
+    is all the response needs.
+    """
+    response.stream = httpx.ByteStream(response.content)
+    return response
 
 
 def _failed(task: asyncio.Task[Any]) -> bool:
