@@ -13,13 +13,8 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
-from airflow_provider_kizen.client.errors import KizenError
+from airflow_provider_kizen.client.errors import TRANSIENT_ERRORS, KizenError, unwatchable_message
 from airflow_provider_kizen.hooks.kizen import KizenHook
-from airflow_provider_kizen.triggers.scheduled_activity import (
-    TRANSIENT_ERRORS,
-    ScheduledActivityCompletedTrigger,
-    failure_message,
-)
 
 
 def parse_activity_ids(value: Any) -> list[str]:
@@ -101,6 +96,9 @@ class ScheduledActivityCompletedSensor(BaseSensorOperator):
             self.log.info("No scheduled activities to wait for")
             return []
         if self.deferrable:
+            # Imported here: a DAG file that only parses the sensor should not load the trigger machinery.
+            from airflow_provider_kizen.triggers.scheduled_activity import ScheduledActivityCompletedTrigger
+
             self.defer(
                 trigger=ScheduledActivityCompletedTrigger(
                     activity_ids=activity_ids,
@@ -133,7 +131,7 @@ class ScheduledActivityCompletedSensor(BaseSensorOperator):
                 self.log.warning("Kizen did not answer this poke, waiting for the next one: %s", error)
                 return PokeReturnValue(is_done=False)
             except KizenError as error:
-                raise AirflowFailException(failure_message(activity_id, error)) from error
+                raise AirflowFailException(unwatchable_message(activity_id, error)) from error
             if activity.is_completed:
                 self._completed[activity_id] = activity.model_dump(mode="json")
         self.log.info("%d of %d scheduled activities completed", len(self._completed), len(activity_ids))

@@ -12,29 +12,20 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_kizen.client.errors import (
+    TRANSIENT_ERRORS,
     KizenError,
     KizenRateLimitError,
-    KizenServerError,
-    KizenTransportError,
+    unwatchable_message,
 )
 from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.client.policy import RetryPolicy
 from airflow_provider_kizen.hooks.kizen import KizenHook
-
-# Errors that say "ask again later": the wait goes on and the id stays pending. Anything else Kizen
-# answers (401/403, a 404 for a deleted activity, ...) will not change by waiting, so it ends the wait.
-TRANSIENT_ERRORS: tuple[type[KizenError], ...] = (KizenRateLimitError, KizenServerError, KizenTransportError)
 
 # However long the outage, the trigger looks again at least this often (or every poll_interval, if longer).
 MAX_BACKOFF_SECONDS = 600.0
 
 # Completed activities decoded per turn of the event loop when the success event is built (a few ms).
 DECODE_SLICE = 250
-
-
-def failure_message(activity_id: str, error: KizenError) -> str:
-    """Say which activity could not be read and why, in Kizen's words."""
-    return f"Scheduled activity {activity_id} cannot be watched: {error}"
 
 
 @dataclass
@@ -140,7 +131,7 @@ class ScheduledActivityCompletedTrigger(BaseTrigger):
                     "activity_id": activity_id,
                     "http_status": error.status,
                     "request_id": error.request_id,
-                    "message": failure_message(activity_id, error),
+                    "message": unwatchable_message(activity_id, error),
                 }
             completed.update(cycle.completed)
             self.log.info("%d of %d scheduled activities completed", len(completed), len(self.activity_ids))
