@@ -7,5 +7,5 @@ cd "$ROOT"
 ruff check .
 ruff format --check .
 mypy
-pytest "$@"
 bash scripts/smoke-oldest.sh  # import-and-hook smoke test on the oldest supported Airflow
+pytest "$@"
