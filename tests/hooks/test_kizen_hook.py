@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 
@@ -237,3 +238,21 @@ def test_each_event_loop_gets_its_own_async_client(kizen_default):
     first = asyncio.run(client_of_this_loop())
     second = asyncio.run(client_of_this_loop())
     assert first is not second
+
+
+async def test_reads_leave_no_garbage_cycles_behind(mock_hook):
+    """Each response would otherwise stay in a cycle with its stream until the cyclic collector runs;
+    thousands of those make a trigger's event loop stall in full collections."""
+    hook = mock_hook(lambda request: ok(ACTIVITY))
+    await hook.aget_scheduled_activity(ACTIVITY["id"])  # warm up: the client and the models are built
+    hook.get_scheduled_activity(ACTIVITY["id"])
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            await hook.aget_scheduled_activity(ACTIVITY["id"])
+            hook.get_scheduled_activity(ACTIVITY["id"])
+        unreachable = gc.collect()
+    finally:
+        gc.enable()
+    assert unreachable < 20  # one cycle per request would be hundreds of objects
