@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -84,13 +84,12 @@ def parse_connection(
     business_id = str(extra.get("business_id") or "").strip()
     user_id = (conn.login or "").strip()
     api_key = (conn.password or "").strip()
-    missing = [
-        name
-        for name, value in (("Business ID (extra business_id)", business_id), ("User ID (login)", user_id))
-        if not value
-    ]
-    if not api_key:
-        missing.append("API key (password)")
+    required = (
+        ("Business ID (extra business_id)", business_id),
+        ("User ID (login)", user_id),
+        ("API key (password)", api_key),
+    )
+    missing = [name for name, value in required if not value]
     if missing:
         raise KizenConfigError(f"{where} is missing {', '.join(missing)}; see your Kizen 'My Profile' page.")
     ca_bundle = str(extra.get("ca_bundle") or "").strip()
@@ -148,14 +147,13 @@ def _base_url(host: str | None, port: int | None, *, allow_http: bool, where: st
 
 
 def _retry_policy(extra: Mapping[str, Any], where: str) -> RetryPolicy:
-    defaults = RetryPolicy()
     overrides: dict[str, Any] = {}
-    for item in fields(RetryPolicy):
-        if item.name in RETRY_EXTRAS and _present(extra.get(item.name)):
-            number = _number(extra[item.name], f"{where}: extra {item.name}")
-            overrides[item.name] = int(number) if item.name == "max_attempts" else number
+    for name in RETRY_EXTRAS:
+        if _present(extra.get(name)):
+            number = _number(extra[name], f"{where}: extra {name}")
+            overrides[name] = int(number) if name == "max_attempts" else number
     try:
-        return replace(defaults, **overrides)
+        return RetryPolicy(**overrides)
     except ValueError as exc:
         raise KizenConfigError(f"{where}: {exc}") from None
 
