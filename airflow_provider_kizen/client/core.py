@@ -113,10 +113,7 @@ def split_page(body: Any, response: httpx.Response) -> tuple[list[Any], str | No
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
         raise KizenHTTPError(
             "expected a page like {count, next, previous, results} from a list endpoint",
-            status=response.status_code,
-            method=response.request.method,
-            path=response.request.url.path,
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            **_response_facts(response),
         )
     next_url = body.get("next")
     return body["results"], next_url if isinstance(next_url, str) and next_url else None
@@ -135,10 +132,7 @@ def decode_json(response: httpx.Response) -> Any:
         raise KizenHTTPError(
             f"expected JSON from Kizen but got {kind}: {_excerpt(response.text)!r}. "
             "Check that the Base URL points at Kizen's API (for example https://app.go.kizen.com).",
-            status=response.status_code,
-            method=response.request.method,
-            path=response.request.url.path,
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            **_response_facts(response),
         ) from None
 
 
@@ -149,13 +143,7 @@ def error_from_response(response: httpx.Response, *, retry_after: float | None =
     except ValueError:
         message, field_errors = _excerpt(response.text), {}
     error_class = http_error_class(response.status_code)
-    kwargs: dict[str, Any] = {
-        "status": response.status_code,
-        "method": response.request.method,
-        "path": response.request.url.path,
-        "field_errors": field_errors,
-        "request_id": response.headers.get(REQUEST_ID_HEADER),
-    }
+    kwargs: dict[str, Any] = {**_response_facts(response), "field_errors": field_errors}
     if error_class is KizenRateLimitError:
         kwargs["retry_after"] = retry_after
     return error_class(message or response.reason_phrase or "no message", **kwargs)
@@ -327,6 +315,16 @@ def _is_dns_failure(detail: str) -> bool:
         "getaddrinfo failed",
     )
     return any(marker in detail for marker in markers)
+
+
+def _response_facts(response: httpx.Response) -> dict[str, Any]:
+    """What every error about `response` names: its status, method, path and request id."""
+    return {
+        "status": response.status_code,
+        "method": response.request.method,
+        "path": response.request.url.path,
+        "request_id": response.headers.get(REQUEST_ID_HEADER),
+    }
 
 
 def _excerpt(text: str) -> str:
