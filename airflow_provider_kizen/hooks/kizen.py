@@ -338,9 +338,10 @@ def _write_body(payload: ScheduledActivityWrite | Mapping[str, Any]) -> dict[str
 
 
 def _activity_path(activity_id: str) -> str:
-    if not activity_id or not str(activity_id).strip():
+    activity_id = str(activity_id or "").strip()
+    if not activity_id:
         raise ValueError("activity_id must not be empty")
-    return f"{SCHEDULED_ACTIVITIES_PATH}/{quote(str(activity_id).strip(), safe='')}"
+    return f"{SCHEDULED_ACTIVITIES_PATH}/{quote(activity_id, safe='')}"
 
 
 def _auth_advice(exc: KizenAuthError) -> str:
