@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class FaultSettings(BaseModel):
-    """One rule, as `PUT /_emulator/faults` accepts it. `path=None` covers every Kizen path."""
+    """One rule, as `POST /_emulator/faults` accepts it. `path=None` covers every Kizen path."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -9,6 +9,7 @@ code `does_not_exist`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -144,11 +145,36 @@ def _list(value: object) -> list[Any]:
     return value
 
 
+_NOTIFICATION_CHECKS: tuple[tuple[str, Callable[[object], Any]], ...] = (
+    ("type", lambda v: _choice(v, _NOTIFICATION_TYPES)),
+    ("time_amount", _integer),
+    ("time_unit", lambda v: _choice(v, _TIME_UNITS)),
+)
+
+
 class ScheduledActivityValidator:
     """Turns a write body into the read-shape fields it sets, or raises `ValidationFailed`."""
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
+        # (field, check) pairs, built once rather than on every request.
+        self._update_checks: list[tuple[str, Any]] = [
+            ("due_datetime", parse_datetime),
+            ("original_due_datetime", parse_datetime),
+            ("employee_id", _uuid),
+            ("role_id", _uuid),
+            ("note", lambda v: _string(v, allow_blank=True)),
+            ("mentions", self._mentions),
+            ("notifications", self._notifications),
+            ("associated_entities", self._associated_entities),
+            ("notify_mentioned", _boolean),
+        ]
+        # The activity type can only be set on create; an update ignores it.
+        self._create_checks = [
+            *self._update_checks,
+            ("activity_object_id", _uuid),
+            ("activity_object_name", lambda v: _string(v, allow_blank=False)),
+        ]
 
     def validate(
         self, body: object, *, creating: bool, partial: bool, requesting_user_id: str
@@ -160,7 +186,7 @@ class ScheduledActivityValidator:
             )
         errors: dict[str, Any] = {}
         fields: dict[str, Any] = {}
-        for name, check in self._field_checks(creating):
+        for name, check in self._create_checks if creating else self._update_checks:
             if name not in body:
                 continue
             value = body[name]
@@ -178,25 +204,6 @@ class ScheduledActivityValidator:
         if errors:
             raise ValidationFailed(errors)
         return self._resolve(fields, creating=creating, requesting_user_id=requesting_user_id)
-
-    def _field_checks(self, creating: bool) -> list[tuple[str, Any]]:
-        checks: list[tuple[str, Any]] = [
-            ("due_datetime", parse_datetime),
-            ("original_due_datetime", parse_datetime),
-            ("employee_id", _uuid),
-            ("role_id", _uuid),
-            ("note", lambda v: _string(v, allow_blank=True)),
-            ("mentions", self._mentions),
-            ("notifications", self._notifications),
-            ("associated_entities", self._associated_entities),
-            ("notify_mentioned", _boolean),
-        ]
-        if creating:
-            checks += [
-                ("activity_object_id", _uuid),
-                ("activity_object_name", lambda v: _string(v, allow_blank=False)),
-            ]
-        return checks
 
     def _mentions(self, value: object) -> list[dict[str, Any]]:
         mentions = []
@@ -222,11 +229,7 @@ class ScheduledActivityValidator:
                 item_errors.append(invalid.detail)
                 continue
             clean: dict[str, Any] = {}
-            for name, check in (
-                ("type", lambda v: _choice(v, _NOTIFICATION_TYPES)),
-                ("time_amount", _integer),
-                ("time_unit", lambda v: _choice(v, _TIME_UNITS)),
-            ):
+            for name, check in _NOTIFICATION_CHECKS:
                 if name not in entry:
                     errors[name] = [REQUIRED]
                     continue
