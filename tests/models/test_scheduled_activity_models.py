@@ -123,7 +123,8 @@ def test_notification_bounds_and_enums(notification):
 
 
 def test_notification_upper_bound_is_allowed():
-    write(notifications=[{"type": "text", "time_amount": 2147483647, "time_unit": "day"}])
+    model = write(notifications=[{"type": "text", "time_amount": 2147483647, "time_unit": "day"}])
+    assert model.to_request_json()["notifications"][0]["time_amount"] == 2147483647
 
 
 @pytest.mark.parametrize(
