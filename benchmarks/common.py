@@ -37,6 +37,7 @@ class Emulator:
     base_url: str
     connection_uri: str
     control: Any  # airflow_provider_kizen.emulator.testing.EmulatorControl
+    pid: int  # the process serving it: its own, or this one in `thread` mode
 
 
 @contextmanager
@@ -47,7 +48,7 @@ def emulator(mode: str = "process") -> Iterator[Emulator]:
 
     if mode == "thread":
         with running_emulator() as handle:
-            yield Emulator(handle.base_url, handle.connection_uri, handle.control)
+            yield Emulator(handle.base_url, handle.connection_uri, handle.control, os.getpid())
         return
     command = [str(Path(sys.executable).with_name("kizen-emulator")), "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -60,7 +61,7 @@ def emulator(mode: str = "process") -> Iterator[Emulator]:
         base_url = match.group(0)
         control = EmulatorControl(base_url)
         try:
-            yield Emulator(base_url, connection_uri("127.0.0.1", int(match.group(1))), control)
+            yield Emulator(base_url, connection_uri("127.0.0.1", int(match.group(1))), control, process.pid)
         finally:
             control.close()
     finally:

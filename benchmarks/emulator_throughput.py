@@ -8,7 +8,7 @@ costs more CPU per request than the emulator itself. On Linux it
 also prints the emulator's own CPU time per create, which says what one core could sustain even when
 the client, or other work on the machine, is the bottleneck.
 
-    python benchmarks/emulator_throughput.py [--creates 20000] [--concurrency 32] [--client-processes 1]
+    python -m benchmarks.emulator_throughput [--creates 20000] [--concurrency 32] [--client-processes 1]
                                              [--client raw|httpx]
 """
 
@@ -20,16 +20,12 @@ import json
 import multiprocessing
 import os
 import re
-import subprocess
-import sys
 import time
 
 import httpx
 
-from airflow_provider_kizen.emulator.seed import API_KEY, BUSINESS_ID, USER_ID
+from benchmarks.common import ACTIVITIES_PATH, HEADERS, emulator
 
-PATH = "/api/activities/scheduled-activity"
-HEADERS = {"X-API-KEY": API_KEY, "X-BUSINESS-ID": BUSINESS_ID, "X-USER-ID": USER_ID}
 BODY = {
     "activity_object_name": "follow_up_call",
     "due_datetime": "2026-12-01T10:00:00Z",
@@ -46,7 +42,7 @@ async def _create_many_raw(base_url: str, creates: int, concurrency: int) -> int
     body = json.dumps(BODY).encode()
     head = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
     request = (
-        f"POST {PATH} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
+        f"POST {ACTIVITIES_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     remaining = creates
@@ -82,7 +78,7 @@ async def _create_many_httpx(base_url: str, creates: int, concurrency: int) -> i
             nonlocal remaining, created
             while remaining > 0:
                 remaining -= 1
-                response = await client.post(PATH, json=BODY)
+                response = await client.post(ACTIVITIES_PATH, json=BODY)
                 if response.status_code == 201:
                     created += 1
 
@@ -107,21 +103,6 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _start_emulator() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_kizen.emulator.cli", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    first_line = process.stdout.readline()
-    match = re.search(r"http://[\d.]+:\d+", first_line)
-    if match is None:
-        process.kill()
-        raise RuntimeError(f"the emulator did not announce its address: {first_line!r}")
-    return process, match.group(0)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -136,11 +117,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    process, base_url = _start_emulator()
-    try:
+    with emulator() as kizen:
+        base_url = kizen.base_url
         _client_process(args.client, base_url, 500, 8)  # warm up: imports, connections, code paths
         per_process = args.creates // args.client_processes
-        cpu_before = _cpu_seconds(process.pid)
+        cpu_before = _cpu_seconds(kizen.pid)
         started = time.perf_counter()
         if args.client_processes == 1:
             created = _client_process(args.client, base_url, per_process, args.concurrency)
@@ -153,10 +134,7 @@ def main() -> None:
                     )
                 )
         elapsed = time.perf_counter() - started
-        cpu_after = _cpu_seconds(process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+        cpu_after = _cpu_seconds(kizen.pid)
     print(
         f"{created} creates in {elapsed:.2f} s ({args.client_processes} {args.client} client process(es) x "
         f"{args.concurrency} connections): {created / elapsed:,.0f} creates/s"
