@@ -124,14 +124,15 @@ def _base_url(host: str | None, port: int | None, *, allow_http: bool, where: st
     if "://" not in raw:
         raw = f"https://{raw}"
     parts = urlsplit(raw)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise KizenConfigError(f"{where}: Base URL {raw!r} is not an http(s) URL like {DEFAULT_BASE_URL}")
+    # Checked before anything quotes the URL back: credentials in it must not reach an error message.
     if parts.username or parts.password or parts.query or parts.fragment:
         raise KizenConfigError(
             f"{where}: Base URL must hold only scheme, host, port and path; put the user id and API key "
             "in their own fields"
         )
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise KizenConfigError(f"{where}: Base URL {raw!r} is not an http(s) URL like {DEFAULT_BASE_URL}")
     netloc = parts.netloc
     if port:
         if parts.port is not None and parts.port != port:

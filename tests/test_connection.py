@@ -144,6 +144,13 @@ def test_bad_base_urls(host, port, words):
         parse(connection(host=host, port=port))
 
 
+@pytest.mark.parametrize("host", ["ftp://user-1:kz-SECRET@app.go.kizen.com", "https://user-1:kz-SECRET@"])
+def test_a_base_url_with_a_key_in_it_is_refused_without_quoting_the_key(host):
+    with pytest.raises(KizenConfigError, match="only scheme, host, port and path") as caught:
+        parse(connection(host=host))
+    assert "kz-SECRET" not in str(caught.value)
+
+
 @pytest.mark.parametrize("allow", [True, "true", "True", "1"])
 def test_plain_http_allowed_on_request(allow):
     conn = connection(
