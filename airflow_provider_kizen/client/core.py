@@ -211,10 +211,7 @@ class RetryCall:
                 f"Kizen redirected to {response.headers.get('Location', 'another address')}; redirects are "
                 "not followed because they could carry the API key elsewhere. Set the Base URL to the "
                 "address the API really answers on.",
-                status=status,
-                method=self.method,
-                path=self.path,
-                request_id=response.headers.get(REQUEST_ID_HEADER),
+                **_response_facts(response),
             )
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         error = error_from_response(response, retry_after=retry_after)
