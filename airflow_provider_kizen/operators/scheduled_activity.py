@@ -363,7 +363,7 @@ class ScheduleActivityOperator(BaseOperator):
             self._runner = None
 
     def _single_result(self, result: dict[str, Any]) -> dict[str, Any] | None:
-        if result["status"] == "invalid" or result["activity_id"] is None:
+        if result["activity_id"] is None:  # invalid, or failed under fail_on_error=False
             return None
         activity: dict[str, Any] = result["activity"]
         return activity
