@@ -133,11 +133,17 @@ def _base_url(host: str | None, port: int | None, *, allow_http: bool, where: st
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         raise KizenConfigError(f"{where}: Base URL {raw!r} is not an http(s) URL like {DEFAULT_BASE_URL}")
+    try:
+        url_port = parts.port
+    except ValueError:
+        raise KizenConfigError(
+            f"{where}: Base URL {raw!r} has a port that is not a number up to 65535"
+        ) from None
     netloc = parts.netloc
     if port:
-        if parts.port is not None and parts.port != port:
-            raise KizenConfigError(f"{where}: Base URL says port {parts.port} but the port field says {port}")
-        if parts.port is None:
+        if url_port is not None and url_port != port:
+            raise KizenConfigError(f"{where}: Base URL says port {url_port} but the port field says {port}")
+        if url_port is None:
             netloc = f"{netloc}:{port}"
     if scheme == "http" and not allow_http and not is_loopback(parts.hostname):
         raise KizenConfigError(

@@ -137,6 +137,8 @@ def test_base_url_rules(host, port, base_url):
         ("ftp://app.go.kizen.com", None, "is not an http"),
         ("https://app.go.kizen.com?x=1", None, "only scheme, host, port and path"),
         ("https://app.go.kizen.com:443", 8443, "port 443 but the port field says 8443"),
+        ("https://app.go.kizen.com:44x3", None, "has a port that is not a number"),
+        ("https://app.go.kizen.com:99999", 8443, "has a port that is not a number"),
     ],
 )
 def test_bad_base_urls(host, port, words):
