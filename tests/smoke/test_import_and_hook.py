@@ -1,6 +1,7 @@
 """Import-and-hook smoke test, run by scripts/smoke-oldest.sh on the oldest supported Airflow.
 
-It also runs in the main suite. It needs nothing beyond pytest, pytest-asyncio and the package.
+It also runs in the main suite. It needs nothing beyond pytest, pytest-asyncio and the package (with
+the Airflow it installs, which brings jsonschema).
 """
 
 from __future__ import annotations
