@@ -221,11 +221,10 @@ class BatchRunner:
                 return Outcome.failure(
                     exc, f"an earlier try created activity {item.recorded_id}, but reading it failed: "
                 )
-        natural_key = NaturalKey.from_request_json(item.payload.to_request_json())
         if item.look_first:
             try:
                 existing = await find_existing_activity(
-                    self.hook, natural_key, claimed=self.claimed, pace=pace
+                    self.hook, _natural_key(item), claimed=self.claimed, pace=pace
                 )
             except KizenError as exc:
                 return Outcome.failure(exc, "could not check for an activity made by an earlier try: ")
@@ -244,7 +243,7 @@ class BatchRunner:
                 return Outcome.failure(exc)
             try:
                 existing = await find_existing_activity(
-                    self.hook, natural_key, claimed=self.claimed, pace=pace
+                    self.hook, _natural_key(item), claimed=self.claimed, pace=pace
                 )
             except KizenError as exc:
                 return Outcome.failure(exc, f"outcome unknown ({unknown}) and the check for it failed: ")
@@ -253,3 +252,8 @@ class BatchRunner:
                 return self._outcome("created", existing)
             if sends > self.unknown_outcome_retries:
                 return Outcome.failure(unknown, f"outcome still unknown after {sends} sends: ")
+
+
+def _natural_key(item: BatchItem) -> NaturalKey:
+    """Built only when a record must be looked for: most records never need it."""
+    return NaturalKey.from_request_json(item.payload.to_request_json())
