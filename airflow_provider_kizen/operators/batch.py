@@ -223,9 +223,7 @@ class BatchRunner:
                 )
         if item.look_first:
             try:
-                existing = await find_existing_activity(
-                    self.hook, _natural_key(item), claimed=self.claimed, pace=pace
-                )
+                existing = await find_existing_activity(self.hook, _natural_key(item), claimed=self.claimed)
             except KizenError as exc:
                 return Outcome.failure(exc, "could not check for an activity made by an earlier try: ")
             if existing is not None:
@@ -242,9 +240,7 @@ class BatchRunner:
             except KizenError as exc:
                 return Outcome.failure(exc)
             try:
-                existing = await find_existing_activity(
-                    self.hook, _natural_key(item), claimed=self.claimed, pace=pace
-                )
+                existing = await find_existing_activity(self.hook, _natural_key(item), claimed=self.claimed)
             except KizenError as exc:
                 return Outcome.failure(exc, f"outcome unknown ({unknown}) and the check for it failed: ")
             if existing is not None:

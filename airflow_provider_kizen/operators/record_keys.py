@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity
 
@@ -178,10 +177,10 @@ def _same_entities(wanted: tuple[EntityRef, ...], found: list[Any]) -> bool:
 
 
 async def find_existing_activity(
-    hook: KizenHook, natural_key: NaturalKey, *, claimed: Container[str], pace: Pace | None = None
+    hook: KizenHook, natural_key: NaturalKey, *, claimed: Container[str]
 ) -> ScheduledActivity | None:
     """The activity with this natural key that no other record of the batch has claimed, if any."""
-    async for activity in hook.alist_scheduled_activities(pace=pace, **natural_key.list_filters()):
+    async for activity in hook.alist_scheduled_activities(**natural_key.list_filters()):
         if activity.id not in claimed and natural_key.matches(activity.model_dump(mode="json")):
             return activity
     return None

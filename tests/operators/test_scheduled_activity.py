@@ -172,6 +172,10 @@ def test_2000_under_faults_end_with_exactly_2000(dag_bag, kizen_emulator, kizen_
     assert pull(ti, "activity_ids") == [r["activity_id"] for r in results]
     faults = Counter(entry.get("fault") for entry in creates(kizen_emulator.control))
     assert faults["commit_then_drop"] > 0, faults  # the reconciliation path really ran
+    lookups = [e for e in kizen_emulator.control.requests(ACTIVITIES_PATH) if e["method"] == "GET"]
+    assert lookups, "no reconciliation lookups were made"
+    sent = {name for entry in lookups for name in entry["query"]}
+    assert sent <= {"from_date", "to_date", "activity_name", "search", "page", "page_size"}, sent
     log = capfd.readouterr().out
     assert "failed so far" in log  # progress lines
     assert "retrying in" in log  # the hook logged its 503/429 retries...
