@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from airflow_provider_kizen import __version__
+from airflow_provider_kizen.client.config import KizenConnectionConfig
 from airflow_provider_kizen.client.errors import (
     KizenError,
     KizenHTTPError,
@@ -35,7 +36,6 @@ from airflow_provider_kizen.client.errors import (
     parse_drf_error,
 )
 from airflow_provider_kizen.client.policy import RetryPolicy, parse_retry_after
-from airflow_provider_kizen.connection import KizenConnectionConfig
 
 REQUEST_ID_HEADER = "X-Request-ID"
 USER_AGENT = f"airflow-provider-kizen/{__version__}"

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from airflow_provider_kizen.connection import is_loopback
+    from airflow_provider_kizen.client.config import is_loopback
 
     if not is_loopback(args.host) and not args.allow_non_loopback:
         print(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, cast
@@ -18,6 +17,7 @@ import httpx
 from airflow.sdk import BaseHook, Connection
 from airflow.sdk import log as airflow_sdk_log
 
+from airflow_provider_kizen.client.config import KizenConnectionConfig, parse_connection
 from airflow_provider_kizen.client.core import (
     Done,
     Retry,
@@ -36,7 +36,7 @@ from airflow_provider_kizen.client.errors import (
 )
 from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.client.policy import RetryPolicy
-from airflow_provider_kizen.connection import KizenConnectionConfig, parse_connection
+from airflow_provider_kizen.client.transport import client_options, unbound
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
 
 SCHEDULED_ACTIVITIES_PATH = "/api/activities/scheduled-activity"
@@ -101,7 +101,7 @@ class KizenHook(BaseHook):
     def get_conn(self) -> httpx.Client:
         """The hook's httpx.Client; connections are pooled and reused across calls."""
         if self._client is None:
-            self._client = httpx.Client(**_client_options(self.get_config()))
+            self._client = httpx.Client(**client_options(self.get_config()))
         return self._client
 
     async def aget_conn(self) -> httpx.AsyncClient:
@@ -116,7 +116,7 @@ class KizenHook(BaseHook):
     async def _anew_client(self) -> httpx.AsyncClient:
         config = await self.aget_config()
         # Building a client loads the CA bundle, tens of milliseconds of CPU: keep it off the event loop.
-        return await asyncio.to_thread(lambda: httpx.AsyncClient(**_client_options(config)))
+        return await asyncio.to_thread(lambda: httpx.AsyncClient(**client_options(config)))
 
     def close(self) -> None:
         """Close the sync client's pooled connections."""
@@ -224,7 +224,7 @@ class KizenHook(BaseHook):
         client = self.get_conn()
         while True:
             try:
-                decision = call.after_response(_unbound(client.send(call.request)))
+                decision = call.after_response(unbound(client.send(call.request)))
             except httpx.TransportError as exc:
                 decision = call.after_transport_error(exc)
             if isinstance(decision, Done):
@@ -242,7 +242,7 @@ class KizenHook(BaseHook):
             if pace is not None:
                 await pace.wait_turn()
             try:
-                decision = call.after_response(_unbound(await client.send(call.request)))
+                decision = call.after_response(unbound(await client.send(call.request)))
             except httpx.TransportError as exc:
                 decision = call.after_transport_error(exc)
             if isinstance(decision, Done):
@@ -264,20 +264,6 @@ class KizenHook(BaseHook):
             call.policy.max_attempts,
             retry.delay_seconds,
         )
-
-
-def _unbound(response: httpx.Response) -> httpx.Response:
-    """The response, read, without httpx's reference cycle between it and its stream.
-
-    httpx's client binds every response's stream back to the response (encode/httpx#3733), so each
-    request would leave a cycle that only the cyclic garbage collector frees. Thousands of reads, as a
-    trigger watching many activities makes, would then keep the collector busy, and whatever is in
-    flight at each collection survives into the oldest generation, until a full collection of the
-    whole process stalls the event loop. `send()` has already read the body, so a plain stream over it
-    is all the response needs.
-    """
-    response.stream = httpx.ByteStream(response.content)
-    return response
 
 
 def _failed(task: asyncio.Task[Any]) -> bool:
@@ -305,27 +291,6 @@ async def _aextra_dejson(conn: Connection) -> dict[str, Any]:
     if not isinstance(extra, dict):
         raise KizenConfigError(f"Kizen connection {conn.conn_id!r}: the extra must be a JSON object")
     return extra
-
-
-def _client_options(config: KizenConnectionConfig) -> dict[str, Any]:
-    return {
-        "timeout": httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
-        "verify": _tls_verification(config),
-        # A batch or a trigger sends many requests at once; keep their connections for the next round.
-        "limits": httpx.Limits(max_connections=100, max_keepalive_connections=100),
-        "follow_redirects": False,  # a redirect could carry the API key headers to another host
-    }
-
-
-def _tls_verification(config: KizenConnectionConfig) -> ssl.SSLContext | bool:
-    if config.verify is True:
-        return True  # httpx's default: the certifi bundle
-    try:
-        return ssl.create_default_context(cafile=str(config.verify))
-    except (OSError, ssl.SSLError) as exc:
-        raise KizenConfigError(
-            f"cannot use the CA bundle {config.verify!r} from the extra ca_bundle: {exc}"
-        ) from None
 
 
 def _write_body(payload: ScheduledActivityWrite | Mapping[str, Any]) -> dict[str, Any]:

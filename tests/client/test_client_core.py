@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from airflow_provider_kizen.client.config import KizenConnectionConfig
 from airflow_provider_kizen.client.core import (
     Done,
     Retry,
@@ -26,7 +27,6 @@ from airflow_provider_kizen.client.errors import (
     KizenValidationError,
 )
 from airflow_provider_kizen.client.policy import RetryPolicy
-from airflow_provider_kizen.connection import KizenConnectionConfig
 
 API_KEY = "kz-core-test-key-5d1e0c"
 CONFIG = KizenConnectionConfig(

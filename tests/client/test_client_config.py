@@ -10,9 +10,9 @@ import httpx
 import pytest
 from airflow.sdk import Connection
 
+from airflow_provider_kizen.client.config import DEFAULT_BASE_URL, is_loopback, parse_connection
 from airflow_provider_kizen.client.errors import KizenConfigError
 from airflow_provider_kizen.client.policy import RetryPolicy
-from airflow_provider_kizen.connection import DEFAULT_BASE_URL, is_loopback, parse_connection
 from airflow_provider_kizen.hooks.kizen import KizenHook
 
 API_KEY = "kz-conn-test-SECRET/+=e4c1"  # characters that need quoting in a URI
@@ -238,7 +238,7 @@ def test_retry_extras_build_the_policy():
 
 
 def test_unknown_extras_are_reported(caplog):
-    with caplog.at_level(logging.WARNING, logger="airflow_provider_kizen.connection"):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_kizen.client.config"):
         parse(connection(extra={"business_id": BUSINESS_ID, "buisness_id": "typo"}))
     assert "ignoring unknown extras buisness_id" in caplog.text
 
