@@ -37,7 +37,11 @@ from airflow_provider_kizen.client.errors import (
 from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.client.policy import RetryPolicy
 from airflow_provider_kizen.client.transport import client_options, unbound
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
+from airflow_provider_kizen.models.scheduled_activity import (
+    ScheduledActivity,
+    ScheduledActivityWrite,
+    ValidatedWrite,
+)
 
 SCHEDULED_ACTIVITIES_PATH = "/api/activities/scheduled-activity"
 CONNECTION_CHECK_PATH = "/api/custom-objects"
@@ -45,6 +49,8 @@ CONNECTION_CHECK_PATH = "/api/custom-objects"
 CONNECTION_CHECK_POLICY = RetryPolicy(max_attempts=2, max_elapsed_seconds=10)
 
 Params = Mapping[str, str | int] | None
+# A plain mapping is validated before it is sent; a model or a ValidatedWrite already was.
+WritePayload = ScheduledActivityWrite | ValidatedWrite | Mapping[str, Any]
 
 
 class KizenHook(BaseHook):
@@ -93,7 +99,7 @@ class KizenHook(BaseHook):
         if self._config is None:
             conn = await self.aget_connection(self.kizen_conn_id)
             if conn.password:
-                await _amask_secret(conn.password)
+                await airflow_sdk_log.amask_secret(conn.password)
             extra = await _aextra_dejson(conn)
             self._config = parse_connection(conn, extra, timeout=self.timeout, retry_policy=self.retry_policy)
         return self._config
@@ -135,9 +141,7 @@ class KizenHook(BaseHook):
 
     # -- scheduled activities ------------------------------------------------------------------------
 
-    def create_scheduled_activity(
-        self, payload: ScheduledActivityWrite | Mapping[str, Any]
-    ) -> ScheduledActivity:
+    def create_scheduled_activity(self, payload: WritePayload) -> ScheduledActivity:
         """Create one scheduled activity (``POST /api/activities/scheduled-activity``).
 
         :raises KizenUnknownOutcomeError: when it may or may not have been created; it is not re-sent.
@@ -169,7 +173,7 @@ class KizenHook(BaseHook):
             path, params = next_page(self.get_config(), next_url)
 
     async def acreate_scheduled_activity(
-        self, payload: ScheduledActivityWrite | Mapping[str, Any], *, pace: Pace | None = None
+        self, payload: WritePayload, *, pace: Pace | None = None
     ) -> ScheduledActivity:
         """Async twin of `create_scheduled_activity`; `pace` is the batch's shared Pace."""
         response = await self._arequest(
@@ -270,15 +274,6 @@ def _failed(task: asyncio.Task[Any]) -> bool:
     return task.done() and (task.cancelled() or task.exception() is not None)
 
 
-async def _amask_secret(secret: str) -> None:
-    # amask_secret arrived in Airflow 3.3; before it, mask_secret is the only (and non-blocking) way.
-    amask_secret = getattr(airflow_sdk_log, "amask_secret", None)
-    if amask_secret is not None:
-        await amask_secret(secret)
-    else:
-        airflow_sdk_log.mask_secret(secret)
-
-
 async def _aextra_dejson(conn: Connection) -> dict[str, Any]:
     # Connection.aextra_dejson arrived in Airflow 3.3.2. Before it, the extra is parsed here: the sync
     # extra_dejson masks values through a blocking call, and a kizen extra holds no secret to mask.
@@ -293,13 +288,10 @@ async def _aextra_dejson(conn: Connection) -> dict[str, Any]:
     return extra
 
 
-def _write_body(payload: ScheduledActivityWrite | Mapping[str, Any]) -> dict[str, Any]:
-    model = (
-        payload
-        if isinstance(payload, ScheduledActivityWrite)
-        else ScheduledActivityWrite.model_validate(payload)
-    )
-    return model.to_request_json()
+def _write_body(payload: WritePayload) -> dict[str, Any]:
+    if isinstance(payload, (ScheduledActivityWrite, ValidatedWrite)):
+        return payload.to_request_json()
+    return ScheduledActivityWrite.model_validate(payload).to_request_json()
 
 
 def _activity_path(activity_id: str) -> str:

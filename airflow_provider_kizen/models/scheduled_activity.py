@@ -15,7 +15,9 @@ OpenAPI types as strings (``activity_object``, ``employee``) arrive as objects i
 
 from __future__ import annotations
 
+import json
 import warnings
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -155,6 +157,26 @@ class ScheduledActivityWrite(_Strict):
                 f"(its api_name), not {' and '.join(given) or 'neither'}"
             )
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedWrite:
+    """The request JSON of a `ScheduledActivityWrite` that was already validated, as compact UTF-8 JSON.
+
+    A batch holds every record from validation until it is sent. A model costs about 2.6 KB of Python
+    objects, this about 0.25 KB, and sending it needs no second validation.
+    """
+
+    body: bytes
+
+    @classmethod
+    def of(cls, model: ScheduledActivityWrite) -> ValidatedWrite:
+        return cls(json.dumps(model.to_request_json(), separators=(",", ":"), ensure_ascii=False).encode())
+
+    def to_request_json(self) -> dict[str, Any]:
+        """The JSON body for Kizen, as `ScheduledActivityWrite.to_request_json()` gave it."""
+        body: dict[str, Any] = json.loads(self.body)
+        return body
 
 
 class ScheduledActivity(BaseModel):

@@ -2,7 +2,7 @@
 
 One ``Pace`` is shared by the whole batch, so a 429 slows every request down, not just the one that
 got it. A create whose outcome is unknown is never re-sent before the runner has looked for the
-activity it may have made (see ``record_keys``).
+activity it may have made (see ``reconciliation``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any, Literal, Protocol
 from airflow_provider_kizen.client.errors import KizenError, KizenUnknownOutcomeError
 from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.hooks.kizen import KizenHook
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ValidatedWrite
 from airflow_provider_kizen.operators.ledger import ProgressLedger
-from airflow_provider_kizen.operators.record_keys import NaturalKey, canonical_json, find_existing_activity
+from airflow_provider_kizen.operators.reconciliation import NaturalKey, canonical_json, find_existing_activity
 
 Status = Literal["created", "already_existed", "failed"]
 
@@ -27,6 +27,27 @@ class TaskLog(Protocol):
     """The task logger (``BaseOperator.log``), as far as the runner uses it."""
 
     def info(self, event: Any, *args: Any, **kw: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How a batch runs; the operator's arguments of the same names.
+
+    :param max_concurrency: requests in flight at once.
+    :param max_requests_per_second: a cap on the batch's request rate, or None.
+    :param unknown_outcome_retries: how many times a create whose outcome stayed unknown, and whose
+        activity was not found, is sent again.
+    :param progress_interval: seconds between progress lines in the task log.
+    """
+
+    max_concurrency: int = 8
+    max_requests_per_second: float | None = None
+    unknown_outcome_retries: int = 3
+    progress_interval: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, not {self.max_concurrency}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +60,7 @@ class BatchItem:
 
     index: int
     record_key: str
-    payload: ScheduledActivityWrite
+    payload: ValidatedWrite
     look_first: bool = False
     recorded_id: str | None = None
 
@@ -116,10 +137,6 @@ class Progress:
 class BatchRunner:
     """Runs one batch; `cancel()` may be called from any thread (the operator's ``on_kill``).
 
-    :param max_concurrency: requests in flight at once.
-    :param max_requests_per_second: a cap on the batch's request rate, or None.
-    :param unknown_outcome_retries: how many times a create whose outcome stayed unknown, and whose
-        activity was not found, is sent again.
     :param describe: what each result keeps of its activity (see `full_activity`, `ActivitySummaries`).
     :param claimed: activity ids records already own (recorded by earlier tries).
     """
@@ -128,22 +145,16 @@ class BatchRunner:
         self,
         hook: KizenHook,
         ledger: ProgressLedger,
+        settings: BatchSettings,
         *,
-        max_concurrency: int,
-        max_requests_per_second: float | None,
-        unknown_outcome_retries: int,
         log: TaskLog,
-        progress_interval: float,
         describe: Callable[[ScheduledActivity], dict[str, Any]],
         claimed: Iterable[str] = (),
     ) -> None:
         self.hook = hook
         self.ledger = ledger
-        self.max_concurrency = max_concurrency
-        self.max_requests_per_second = max_requests_per_second
-        self.unknown_outcome_retries = unknown_outcome_retries
+        self.settings = settings
         self.log = log
-        self.progress_interval = progress_interval
         self.describe = describe
         # Ids some record of this batch owns; reconciliation never hands one to a second record.
         self.claimed: set[str] = set(claimed)
@@ -160,9 +171,9 @@ class BatchRunner:
     ) -> None:
         """Process every item; `on_outcome` is called once per item, as it completes."""
         self._loop, self._main = asyncio.get_running_loop(), asyncio.current_task()
-        pace = Pace(self.max_requests_per_second)
-        progress = Progress(total, self.log, self.progress_interval)
-        slots = asyncio.Semaphore(self.max_concurrency)
+        pace = Pace(self.settings.max_requests_per_second)
+        progress = Progress(total, self.log, self.settings.progress_interval)
+        slots = asyncio.Semaphore(self.settings.max_concurrency)
         in_flight: set[asyncio.Task[None]] = set()
 
         async def one(item: BatchItem) -> None:
@@ -205,7 +216,7 @@ class BatchRunner:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
             await self.ledger.flush()
-        if progress.done > 0 and time.monotonic() - progress.started >= self.progress_interval:
+        if progress.done > 0 and time.monotonic() - progress.started >= self.settings.progress_interval:
             self.log.info("%s", progress.line(time.monotonic()))
 
     def _outcome(self, status: Status, activity: ScheduledActivity) -> Outcome:
@@ -246,7 +257,7 @@ class BatchRunner:
             if existing is not None:
                 # The send whose response was lost did create it.
                 return self._outcome("created", existing)
-            if sends > self.unknown_outcome_retries:
+            if sends > self.settings.unknown_outcome_retries:
                 return Outcome.failure(unknown, f"outcome still unknown after {sends} sends: ")
 
 

@@ -56,9 +56,9 @@ class Resumed:
 
 
 class ProgressLedger:
-    """Records created ids in small append-only checkpoints; a missing store makes it a no-op.
+    """Records created ids in small append-only checkpoints.
 
-    :param store: ``context["task_state_store"]``, or None on Airflow versions before 3.3.
+    :param store: ``context["task_state_store"]``.
     :param group_size: write a checkpoint once this many new ids are waiting.
     :param flush_interval: ... or once this many seconds have passed since the last checkpoint.
     :param window: how far past the dispatched records each frontier reaches.
@@ -66,7 +66,7 @@ class ProgressLedger:
 
     def __init__(
         self,
-        store: StateStore | None,
+        store: StateStore,
         *,
         group_size: int = 100,
         flush_interval: float = 1.0,
@@ -83,14 +83,8 @@ class ProgressLedger:
         self._last_flush = time.monotonic()
         self._lock = asyncio.Lock()
 
-    @property
-    def durable(self) -> bool:
-        return self.store is not None
-
     def resume(self, fingerprint: str, records: int) -> Resumed:
         """Read earlier tries' checkpoints; on the first try, write the input fingerprint."""
-        if self.store is None:
-            return Resumed()
         meta = self.store.get(LEDGER_KEY)
         if not isinstance(meta, dict):
             self.store.set(LEDGER_KEY, {"fingerprint": fingerprint, "records": records})
@@ -108,8 +102,6 @@ class ProgressLedger:
 
     def record(self, record_key: str, activity_id: str) -> bool:
         """Note a created id; True when a checkpoint is due."""
-        if self.store is None:
-            return False
         self._pending[record_key] = activity_id
         self._pending_bytes += len(record_key) + len(activity_id) + 6
         return (
@@ -120,13 +112,11 @@ class ProgressLedger:
 
     async def before_dispatch(self, index: int) -> None:
         """Move the frontier past `index` before that record may be sent."""
-        if self.store is not None and index >= self._frontier:
+        if index >= self._frontier:
             await self.flush(frontier=index + self.window)
 
     async def flush(self, *, frontier: int | None = None) -> None:
         """Write waiting ids (and a new frontier) as one checkpoint, off the event loop."""
-        if self.store is None:
-            return
         async with self._lock:
             if frontier is None and not self._pending:
                 return

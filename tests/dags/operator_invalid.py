@@ -32,8 +32,8 @@ with DAG("operator_invalid", schedule=None, start_date=pendulum.datetime(2026, 1
     ScheduleActivityOperator(task_id="refuse_batch", payload=PAYLOADS, dedupe_key="row_id")
     # skip_invalid=True: invalid records are reported (status "invalid"), the rest are sent.
     ScheduleActivityOperator(task_id="skip_invalid", payload=PAYLOADS, dedupe_key="row_id", skip_invalid=True)
-    # dry_run=True: validate and log, send nothing, return the payloads.
+    # plan_only=True: validate and log, send nothing, return what would be sent ("would_create").
     ScheduleActivityOperator(
-        task_id="dry_run", payload=PAYLOADS, dedupe_key="row_id", skip_invalid=True, dry_run=True
+        task_id="plan_only", payload=PAYLOADS, dedupe_key="row_id", skip_invalid=True, plan_only=True
     )
     # [END operator_invalid]

@@ -37,7 +37,7 @@ with DAG("operator_mapped", schedule=None, start_date=START, params={"rows": 3, 
         return [{"payload": rows[start : start + size]} for start in range(0, len(rows), size)]
 
     # [START operator_mapped]
-    # One mapped task instance per record: each returns its activity.
+    # One mapped task instance per record: each returns a list of one result.
     ScheduleActivityOperator.partial(task_id="per_record", dedupe_key="row_id").expand(
         payload=one_per_record()
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite
 from airflow_provider_kizen.operators.ledger import LEDGER_KEY
 from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
 
@@ -97,26 +98,22 @@ def test_a_worker_killed_before_recording_its_ids_is_retried_without_duplicates(
     assert sorted(ti.xcom["activity_ids"]) == sorted(activity["id"] for activity in stored)
 
 
-def test_without_task_state_store_a_retry_looks_for_every_record_first(
-    kizen_emulator, kizen_connection
-) -> None:  # type: ignore[no-untyped-def]
-    records = payloads(20)
-    operator = ScheduleActivityOperator(task_id="schedule", payload=records[:12])
-    operator.execute({"ti": TaskInstance(1)})  # type: ignore[arg-type]
-
-    retry = ScheduleActivityOperator(task_id="schedule", payload=records)
-    results = retry.execute({"ti": TaskInstance(2)})  # type: ignore[arg-type]
-
-    assert [result["status"] for result in results] == ["already_existed"] * 12 + ["created"] * 8
-    assert len(kizen_emulator.control.activities()) == 20
-
-
 def test_records_sharing_a_key_are_created_once(kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
     records = payloads(3)
-    operator = ScheduleActivityOperator(task_id="schedule", payload=[records[0], records[1], records[0]])
-    results = operator.execute({"ti": TaskInstance(1)})  # type: ignore[arg-type]
+    results, _ = attempt(DyingStore(die_on=None), 1, [records[0], records[1], records[0]])
 
     assert [result["status"] for result in results] == ["created", "created", "already_existed"]
     assert results[2]["activity_id"] == results[0]["activity_id"]
     assert results[2]["index"] == 2
     assert len(kizen_emulator.control.activities()) == 2
+
+
+def test_each_record_is_validated_once(kizen_emulator, kizen_connection, mocker) -> None:  # type: ignore[no-untyped-def]
+    validations = mocker.spy(ScheduledActivityWrite, "model_validate")
+    records = payloads(30)
+
+    results, ti = attempt(DyingStore(die_on=None), 1, records)
+
+    assert [result["status"] for result in results] == ["created"] * 30
+    assert validations.call_count == 30
+    assert len(ti.xcom["activity_ids"]) == 30

@@ -118,12 +118,3 @@ async def test_a_cancelled_wait_still_finishes_the_write() -> None:
     with pytest.raises(asyncio.CancelledError):
         await flush
     assert store.values[f"{LEDGER_KEY}/0"]["created"] == {"a": "id-a"}
-
-
-async def test_without_a_store_nothing_is_recorded() -> None:
-    ledger = ProgressLedger(None)
-    assert not ledger.durable
-    assert ledger.resume("f", 3).uncertain_before == 0
-    assert ledger.record("a", "id") is False
-    await ledger.before_dispatch(0)
-    await ledger.flush()

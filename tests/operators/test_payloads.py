@@ -8,8 +8,9 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite
-from airflow_provider_kizen.operators.record_keys import hash_record_key
-from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator, parse_payload
+from airflow_provider_kizen.operators.payloads import check_records, parse_payload, validate_record
+from airflow_provider_kizen.operators.reconciliation import hash_record_key
+from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
 
 VALID = {"activity_object_name": "follow_up_call", "due_datetime": "2026-05-04T10:00:00Z", "note": "Hi"}
 
@@ -51,15 +52,15 @@ def test_models_become_plain_json_in_the_template_field() -> None:
 
 
 def test_invalid_records_are_named_by_index_key_field_and_reason() -> None:
-    operator = ScheduleActivityOperator(task_id="t", payload=[], dedupe_key="row_id")
-    checked = operator._check(
+    checked = check_records(
         [
             {**VALID, "row_id": "r0"},
             {"row_id": "r1", "activity_object_name": "follow_up_call", "due_datetime": "soon"},
             {**VALID},
             "not a record",
             {**VALID, "row_id": "r4", "associated_entities": [{"entity": {"name": "a@example.com"}}]},
-        ]
+        ],
+        dedupe_key="row_id",
     )
     assert list(checked.invalid) == [1, 2, 3, 4]
     assert str(checked.invalid[1]).startswith(
@@ -72,19 +73,55 @@ def test_invalid_records_are_named_by_index_key_field_and_reason() -> None:
 
 
 def test_a_metadata_dedupe_key_is_not_sent_and_a_field_dedupe_key_is() -> None:
-    by_row = ScheduleActivityOperator(task_id="t", payload=[], dedupe_key="row_id")
-    key, model = by_row._validate(0, {**VALID, "row_id": " r0 "})
+    key, model = validate_record(0, {**VALID, "row_id": " r0 "}, dedupe_key="row_id")
     assert key == "r0"
     assert "row_id" not in model.to_request_json()
-    by_note = ScheduleActivityOperator(task_id="t", payload=[], dedupe_key="note")
-    key, model = by_note._validate(0, VALID)
+    key, model = validate_record(0, VALID, dedupe_key="note")
     assert key == "Hi"
     assert model.to_request_json()["note"] == "Hi"
 
 
 def test_the_default_key_hashes_the_validated_body() -> None:
-    operator = ScheduleActivityOperator(task_id="t", payload=[])
-    key, model = operator._validate(0, VALID)
+    key, model = validate_record(0, VALID, dedupe_key=None)
     assert key == hash_record_key(model.to_request_json())
     # The same instant written the same way validates to the same body, whatever the key order.
-    assert operator._validate(0, dict(reversed(list(VALID.items()))))[0] == key
+    assert validate_record(0, dict(reversed(list(VALID.items()))), dedupe_key=None)[0] == key
+
+
+def test_checked_records_keep_the_validated_body_once_and_know_their_duplicates() -> None:
+    other = {**VALID, "note": "Other"}
+    checked = check_records([VALID, {"note": "no type"}, other, VALID], dedupe_key=None)
+    assert list(checked.invalid) == [1]
+    assert checked.bodies[1] is None
+    assert [body.to_request_json() for body in (checked.bodies[0], checked.bodies[2]) if body] == [
+        validate_record(0, VALID, dedupe_key=None)[1].to_request_json(),
+        validate_record(2, other, dedupe_key=None)[1].to_request_json(),
+    ]
+    assert checked.duplicates() == {3: 0}
+
+
+def test_a_plan_only_run_validates_each_record_once_and_returns_one_result_per_record(mocker) -> None:  # type: ignore[no-untyped-def]
+    validations = mocker.spy(ScheduledActivityWrite, "model_validate")
+    pushed: dict[str, Any] = {}
+    ti = mocker.Mock(xcom_push=lambda key, value: pushed.__setitem__(key, value))
+    operator = ScheduleActivityOperator(
+        task_id="t", payload=[VALID, {"note": "no type"}, VALID], skip_invalid=True, plan_only=True
+    )
+
+    results = operator.execute({"ti": ti})  # type: ignore[typeddict-item]
+
+    assert validations.call_count == 3
+    assert [(r["index"], r["status"]) for r in results] == [
+        (0, "would_create"),
+        (1, "invalid"),
+        (2, "would_create"),
+    ]
+    assert results[0]["payload"] == VALID
+    assert pushed["activity_ids"] == []
+    assert [entry["index"] for entry in pushed["failures"]] == [1]
+
+
+def test_one_payload_in_a_plan_only_run_gives_a_list_of_one(mocker) -> None:  # type: ignore[no-untyped-def]
+    operator = ScheduleActivityOperator(task_id="t", payload=VALID, plan_only=True)
+    results = operator.execute({"ti": mocker.Mock()})  # type: ignore[typeddict-item]
+    assert [(r["index"], r["status"], r["payload"]) for r in results] == [(0, "would_create", VALID)]

@@ -37,12 +37,15 @@ def creates(control: Any) -> list[dict[str, Any]]:
     return [entry for entry in control.requests(ACTIVITIES_PATH) if entry["method"] == "POST"]
 
 
-def test_one_payload_returns_the_created_activity(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+def test_one_payload_returns_a_list_of_one_result(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
     ti = run_dag(dag_bag, "operator_one")["schedule_call"]
 
     assert ti.state == TaskInstanceState.SUCCESS
     [stored] = kizen_emulator.control.activities()
-    activity = pull(ti)
+    [result] = pull(ti)
+    assert (result["index"], result["status"], result["activity_id"]) == (0, "created", stored["id"])
+    # One payload keeps the whole activity as Kizen returned it.
+    activity = result["activity"]
     assert activity["id"] == stored["id"]
     assert activity["activity_object"]["api_name"] == "follow_up_call"
     assert activity["associated_entities"][0]["entity"]["email"] == "ada.lovelace@example.com"
@@ -56,7 +59,8 @@ def test_one_payload_returns_the_created_activity(dag_bag, kizen_emulator, kizen
 def test_templated_payloads_dict_and_json_text(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
     tis = run_dag(dag_bag, "operator_templated", contact="alan.turing@example.com", rows=3)
 
-    from_dict = pull(tis["from_dict"])
+    [from_dict_result] = pull(tis["from_dict"])
+    from_dict = from_dict_result["activity"]
     assert from_dict["note"].startswith("Check in with alan.turing@example.com (run ")
     assert from_dict["associated_entities"][0]["entity"]["email"] == "alan.turing@example.com"
     results = pull(tis["from_json_text"])
@@ -103,7 +107,9 @@ def test_mapped_per_record_and_per_chunk(dag_bag, kizen_emulator, kizen_connecti
     tis = run_dag(dag_bag, "operator_mapped", rows=3, chunk_size=2)
 
     per_record = sorted(tis["per_record"], key=lambda ti: ti.map_index)
-    assert [pull(ti)["note"] for ti in per_record] == [f"Review proposal {n}" for n in range(3)]
+    assert [pull(ti)[0]["activity"]["note"] for ti in per_record] == [
+        f"Review proposal {n}" for n in range(3)
+    ]
     per_chunk = sorted(tis["per_chunk"], key=lambda ti: ti.map_index)
     assert [[r["record_key"] for r in pull(ti)] for ti in per_chunk] == [
         ["mapped-100", "mapped-101"],
@@ -135,7 +141,14 @@ def test_invalid_records_in_both_modes(dag_bag, kizen_emulator, kizen_connection
     results = pull(skipped)
     assert [r["status"] for r in results] == ["created", "invalid", "invalid", "created"]
     assert pull(skipped, "failures") == failures
-    assert pull(tis["dry_run"]) == [
+    planned = pull(tis["plan_only"])
+    assert [(r["index"], r["record_key"], r["status"]) for r in planned] == [
+        (0, "ok-1", "would_create"),
+        (1, "bad-1", "invalid"),
+        (2, failures[1]["record_key"], "invalid"),
+        (3, "ok-2", "would_create"),
+    ]
+    assert [r["payload"] for r in planned if r["status"] == "would_create"] == [
         {"activity_object_name": "follow_up_call", "due_datetime": "2026-05-04T10:00:00Z", "note": "Valid"},
         {
             "activity_object_name": "follow_up_call",
@@ -143,6 +156,10 @@ def test_invalid_records_in_both_modes(dag_bag, kizen_emulator, kizen_connection
             "note": "Valid too",
         },
     ]
+    # A plan-only run pushes the same XComs as a real one, so downstream XComArgs resolve.
+    assert pull(tis["plan_only"], "activity_ids") == []
+    assert pull(tis["plan_only"], "failures") == failures
+    assert pull(refused, "activity_ids") == []
     # Only the skip_invalid task sent anything.
     assert len(creates(kizen_emulator.control)) == 2
     assert len(kizen_emulator.control.activities()) == 2

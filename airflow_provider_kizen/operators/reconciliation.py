@@ -1,4 +1,4 @@
-"""Record keys, and finding the activity an uncertain create may already have made.
+"""Reconciliation: record keys, and finding the activity an uncertain create may already have made.
 
 A *record key* names one input record across attempts and task retries: the value of the user's
 ``dedupe_key`` field, or else a hash of the record's canonical JSON.
@@ -79,8 +79,11 @@ def _read_id(node: Any, legacy_id: Any) -> str | None:
 
 
 @dataclass(frozen=True)
-class EntityRef:
-    """One associated entity as the write payload names it: by id or by name (a contact's email)."""
+class EntityKey:
+    """One associated entity of a natural key, named as the write payload names it: by id or by name.
+
+    (Not the write model's `EntityRef`: this is the part of a natural key that matches a read entity.)
+    """
 
     object_id: str | None
     object_name: str | None
@@ -88,7 +91,7 @@ class EntityRef:
     entity_name: str | None
 
     @classmethod
-    def from_write(cls, data: Mapping[str, Any]) -> EntityRef:
+    def from_write(cls, data: Mapping[str, Any]) -> EntityKey:
         object_id, object_name = _ref(data.get("custom_object"), data.get("custom_object_id"))
         entity_id, entity_name = _ref(data.get("entity"), data.get("entity_id"))
         return cls(object_id, object_name, entity_id, entity_name)
@@ -119,7 +122,7 @@ class NaturalKey:
     activity_type_id: str | None
     activity_type_name: str | None
     due_datetime: str
-    entities: tuple[EntityRef, ...]
+    entities: tuple[EntityKey, ...]
     note: str
 
     @classmethod
@@ -130,7 +133,7 @@ class NaturalKey:
             activity_type_id=str(type_id) if type_id else None,
             activity_type_name=data.get("activity_object_name") or None,
             due_datetime=str(data["due_datetime"]),
-            entities=tuple(EntityRef.from_write(item) for item in data.get("associated_entities") or ()),
+            entities=tuple(EntityKey.from_write(item) for item in data.get("associated_entities") or ()),
             note=data.get("note") or "",
         )
 
@@ -163,7 +166,7 @@ class NaturalKey:
         return _same_entities(self.entities, activity.get("associated_entities") or [])
 
 
-def _same_entities(wanted: tuple[EntityRef, ...], found: list[Any]) -> bool:
+def _same_entities(wanted: tuple[EntityKey, ...], found: list[Any]) -> bool:
     """A one-to-one match between the payload's entities and the activity's, in any order."""
     if len(wanted) != len(found):
         return False

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite
-from airflow_provider_kizen.operators.record_keys import (
+from airflow_provider_kizen.operators.reconciliation import (
     NaturalKey,
     canonical_json,
     hash_record_key,

@@ -1,0 +1,127 @@
+"""The operator's input: the rendered `payload` as records, each validated exactly once before any is sent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite, ValidatedWrite
+from airflow_provider_kizen.operators.reconciliation import hash_record_key, user_record_key
+
+
+class InvalidRecord(Exception):
+    """A record that cannot be sent: its index, key, and one message per offending field."""
+
+    def __init__(self, index: int, record_key: str, field_errors: dict[str, list[str]]) -> None:
+        self.index, self.record_key, self.field_errors = index, record_key, field_errors
+        details = "; ".join(f"{name}: {' '.join(reasons)}" for name, reasons in field_errors.items())
+        super().__init__(f"record {index} (key {record_key}): {details}")
+
+
+def parse_payload(payload: Any) -> tuple[list[Any], bool]:
+    """The records of a rendered `payload`, and whether it was one payload rather than a list."""
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError as exc:
+            raise AirflowFailException(
+                "payload rendered to a string that is not JSON; use `| tojson` in the template, or "
+                f"render_template_as_native_obj=True on the DAG ({exc})"
+            ) from None
+    if isinstance(payload, (Mapping, BaseModel)):
+        return [payload], True
+    if isinstance(payload, Sequence) and not isinstance(payload, (str, bytes)):
+        return list(payload), False
+    raise AirflowFailException(
+        f"payload must be a dict, a ScheduledActivityWrite, or a list of them, not {type(payload).__name__}"
+    )
+
+
+def as_json(record: Any) -> Any:
+    """Models become the plain JSON they would send, so template fields and XCom stay plain JSON."""
+    if isinstance(record, ScheduledActivityWrite):
+        return record.to_request_json()
+    return record
+
+
+def validate_record(index: int, record: Any, dedupe_key: str | None) -> tuple[str, ScheduledActivityWrite]:
+    """Record key and write model of one record; raises InvalidRecord naming the fields at fault.
+
+    With a `dedupe_key` that is not a field of the write model, that field is record metadata: it names
+    the record and is removed before validation.
+    """
+    if not isinstance(record, Mapping):
+        problem = f"a record must be an object, not {type(record).__name__}"
+        raise InvalidRecord(index, hash_record_key({"record": record}), {"payload": [problem]})
+    body = dict(record)
+    user_key = None
+    if dedupe_key is not None:
+        user_key = user_record_key(body.get(dedupe_key))
+        if dedupe_key not in ScheduledActivityWrite.model_fields:
+            body.pop(dedupe_key, None)
+    errors: dict[str, list[str]] = {}
+    if dedupe_key is not None and user_key is None:
+        errors[dedupe_key] = ["The dedupe key is missing or empty."]
+    try:
+        model = ScheduledActivityWrite.model_validate(body)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            errors.setdefault(_field_name(error["loc"]), []).append(error["msg"])
+    if errors:
+        raise InvalidRecord(index, user_key or hash_record_key(body), errors)
+    return user_key or hash_record_key(model.to_request_json()), model
+
+
+@dataclass
+class CheckedRecords:
+    """Every record validated once: keys in input order, the invalid ones, and the bodies to send.
+
+    `bodies[i]` is the validated body of record i (None when it is invalid, or once it was handed out).
+    """
+
+    keys: list[str] = field(default_factory=list)
+    invalid: dict[int, InvalidRecord] = field(default_factory=dict)
+    bodies: list[ValidatedWrite | None] = field(default_factory=list)
+
+    def duplicates(self) -> dict[int, int]:
+        """Valid records whose key an earlier valid record carries, mapped to that first record.
+
+        Records sharing a key are one logical record: only the first is sent.
+        """
+        first_with_key: dict[str, int] = {}
+        duplicate_of: dict[int, int] = {}
+        for index, key in enumerate(self.keys):
+            if index in self.invalid:
+                continue
+            first = first_with_key.setdefault(key, index)
+            if first != index:
+                duplicate_of[index] = first
+        return duplicate_of
+
+
+def check_records(records: list[Any], dedupe_key: str | None) -> CheckedRecords:
+    """Validate every record before anything is sent, keeping each body in its compact sendable form."""
+    checked = CheckedRecords()
+    for index, record in enumerate(records):
+        try:
+            key, model = validate_record(index, record, dedupe_key)
+        except InvalidRecord as invalid:
+            checked.invalid[index] = invalid
+            checked.keys.append(invalid.record_key)
+            checked.bodies.append(None)
+        else:
+            checked.keys.append(key)
+            checked.bodies.append(ValidatedWrite.of(model))
+    return checked
+
+
+def _field_name(location: tuple[int | str, ...]) -> str:
+    name = ""
+    for part in location:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "payload"

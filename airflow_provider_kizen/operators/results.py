@@ -1,0 +1,89 @@
+"""The operator's per-record results (its return value), and the `failures` and messages built from them.
+
+Every result is plain JSON: ``{index, record_key, status, activity_id, ...}``, where ``status`` is
+``created``, ``already_existed``, ``failed``, ``invalid`` or, in a plan-only run, ``would_create``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_kizen.operators.batch import Outcome
+from airflow_provider_kizen.operators.payloads import InvalidRecord
+
+# How many invalid records or failures the task's error message quotes; the rest are in the log and XCom.
+QUOTED_ERRORS = 5
+FAILED_STATUSES = ("failed", "invalid")
+
+
+def outcome_result(index: int, record_key: str, outcome: Outcome) -> dict[str, Any]:
+    """A sent record: its activity (``created``, ``already_existed``) or its error (``failed``)."""
+    result: dict[str, Any] = {
+        "index": index,
+        "record_key": record_key,
+        "status": outcome.status,
+        "activity_id": outcome.activity_id,
+    }
+    if outcome.status == "failed":
+        result["error"] = f"record {index} (key {record_key}): {outcome.error}"
+        result["field_errors"] = outcome.field_errors or {}
+    else:
+        result["activity"] = outcome.activity
+    return result
+
+
+def invalid_result(invalid: InvalidRecord) -> dict[str, Any]:
+    """A record that failed validation and was never sent."""
+    return {
+        "index": invalid.index,
+        "record_key": invalid.record_key,
+        "status": "invalid",
+        "activity_id": None,
+        "error": str(invalid),
+        "field_errors": invalid.field_errors,
+    }
+
+
+def planned_result(index: int, record_key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A valid record in a plan-only run: the request body it would send."""
+    return {
+        "index": index,
+        "record_key": record_key,
+        "status": "would_create",
+        "activity_id": None,
+        "payload": payload,
+    }
+
+
+def same_as(index: int, first: dict[str, Any] | None) -> dict[str, Any]:
+    """The result of a record whose key an earlier record of the same batch already carries."""
+    if first is None:
+        raise AirflowException(f"record {index}: the record it duplicates has no result")
+    result = {**first, "index": index}
+    if first["status"] == "created":
+        result["status"] = "already_existed"
+    return result
+
+
+def failure(result: dict[str, Any]) -> dict[str, Any]:
+    """The `failures` XCom entry of a failed or invalid result."""
+    keys = ("index", "record_key", "status", "error", "field_errors")
+    return {key: result[key] for key in keys}
+
+
+def summary(headline: str, failures: list[dict[str, Any]]) -> str:
+    """The task's error message: a headline and the first few failures."""
+    quoted = "\n".join(f"  {entry['error']}" for entry in failures[:QUOTED_ERRORS])
+    more = len(failures) - QUOTED_ERRORS
+    tail = f"\n  ... and {more} more (XCom key 'failures')" if more > 0 else ""
+    return f"{headline}:\n{quoted}{tail}"
+
+
+def status_counts(results: list[dict[str, Any]]) -> str:
+    """``"2 created, 1 invalid"``, statuses in alphabetical order."""
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    return ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "no records"
