@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# The emulator's fixtures (kizen_emulator, kizen_emulator_server) are opt-in, as they are for users.
+pytest_plugins = ["airflow_provider_kizen.emulator.pytest_plugin"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="kizen-airflow-home-"))
 DAGS_FOLDER = AIRFLOW_HOME / "dags"

@@ -1,7 +1,9 @@
 """pytest plugin giving users' DAG tests a running Kizen emulator as the `kizen_emulator` fixture.
 
-Installed through the `pytest11` entry point. It imports nothing heavy at import time (no Airflow,
-FastAPI or uvicorn), so it costs nothing in test runs that do not use it.
+Opt-in: a test suite enables it with ``pytest_plugins = ["airflow_provider_kizen.emulator.pytest_plugin"]``
+in its top-level conftest.py, or ``-p airflow_provider_kizen.emulator.pytest_plugin`` on the command
+line. Installing the provider does not register it, so its fixtures reach no other test session. It
+imports nothing heavy at import time (no Airflow, FastAPI or uvicorn).
 """
 
 from __future__ import annotations
