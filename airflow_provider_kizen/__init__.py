@@ -82,22 +82,35 @@ def get_provider_info() -> dict[str, Any]:
                     "timeout": {
                         "label": "Timeout (seconds)",
                         "description": "How long to wait for each read or write. Default 30.",
-                        "schema": {"type": ["number", "null"], "minimum": 0},
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                     "connect_timeout": {
                         "label": "Connect timeout (seconds)",
                         "description": "How long to wait to connect. Default 10.",
-                        "schema": {"type": ["number", "null"], "minimum": 0},
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                     "max_attempts": {
                         "label": "Max attempts",
-                        "description": "Attempts per request, the first one included; 1 turns retries off.",
+                        "description": "Attempts per request, the first one included; 1 turns retries off. "
+                        "Default 8.",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
                     "max_elapsed_seconds": {
                         "label": "Retry budget (seconds)",
-                        "description": "No retry starts later than this after a request's first attempt.",
-                        "schema": {"type": ["number", "null"], "minimum": 0},
+                        "description": "No retry starts later than this after a request's first attempt. "
+                        "Default 120.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "backoff_initial_seconds": {
+                        "label": "First retry delay (seconds)",
+                        "description": "The delay before the second attempt; it doubles per attempt, with "
+                        "jitter. Default 0.5.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "backoff_max_seconds": {
+                        "label": "Longest retry delay (seconds)",
+                        "description": "The delay between attempts never grows past this. Default 30.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                 },
             }

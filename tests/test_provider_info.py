@@ -7,11 +7,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import airflow
 import jsonschema
+import pytest
 
 from airflow_provider_kizen import __version__, get_provider_info
+from airflow_provider_kizen.client.config import KNOWN_EXTRAS, parse_connection
+from airflow_provider_kizen.client.errors import KizenConfigError
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
 
@@ -85,3 +89,37 @@ def test_airflow_providers_list_shows_it():
     )
     providers = {entry["package_name"]: entry for entry in json.loads(result.stdout)}
     assert providers["airflow-provider-kizen"]["version"] == __version__
+
+
+def conn_fields() -> dict[str, dict]:
+    (connection_type,) = get_provider_info()["connection-types"]
+    fields: dict[str, dict] = connection_type["conn-fields"]
+    return fields
+
+
+def test_the_form_offers_every_extra_the_parser_reads():
+    assert set(conn_fields()) == KNOWN_EXTRAS
+
+
+NUMBER_FIELDS = sorted(
+    name for name, field in conn_fields().items() if {"number", "integer"} & set(field["schema"]["type"])
+)
+
+
+@pytest.mark.parametrize("name", NUMBER_FIELDS)
+def test_the_form_accepts_a_number_exactly_when_the_parser_does(name: str):
+    assert len(NUMBER_FIELDS) == 6
+    field_schema = conn_fields()[name]["schema"]
+    types = field_schema["type"]
+    probes = [-1, 0, 1, 2, 30] if "integer" in types else [-1, 0, 0.001, 0.5, 1, 30]
+    conn = SimpleNamespace(
+        conn_id="kizen_form", host="https://kizen.example", port=None, login="user", password="key"
+    )
+    for value in probes:
+        form_accepts = jsonschema.Draft202012Validator(field_schema).is_valid(value)
+        try:
+            parse_connection(conn, {"business_id": "b", name: value})
+            parser_accepts = True
+        except KizenConfigError:
+            parser_accepts = False
+        assert form_accepts == parser_accepts, (name, value)
