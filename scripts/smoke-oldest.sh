@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke-test the provider on the oldest Airflow it supports (the lower bound of apache-airflow in
-# pyproject.toml): a separate .venv-oldest with that exact Airflow, this package, and tests/smoke.
+# pyproject.toml): a separate .venv-oldest with that exact Airflow, this package, and tests/smoke
+# (imports, the hook, and the operator and deferrable sensor in a dag.test() run against the emulator).
 # Extra arguments go to pytest.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -4,7 +4,7 @@ Layout, all under one task instance (each mapped instance has its own store):
 
 - ``kizen_batch``: ``{"fingerprint": ..., "records": n}``, written once before anything is sent. The
   fingerprint hashes every record key in input order, so a retry knows whether its input is the same.
-- ``kizen_batch/0``, ``kizen_batch/1``, ...: one *checkpoint* per write, never rewritten:
+- ``kizen_batch.0``, ``kizen_batch.1``, ...: one *checkpoint* per write, never rewritten:
   ``{"created": {record_key: activity_id, ...}, "frontier": index}``. Records at an index at or past
   the highest frontier were certainly never sent; records before it may have been.
 
@@ -35,6 +35,11 @@ class StateStore(Protocol):
     def get(self, key: str, default: Any = None) -> Any: ...
 
     def set(self, key: str, value: Any) -> None: ...
+
+
+def checkpoint_key(group: int) -> str:
+    """The store key of the `group`-th checkpoint; no slash, which Airflow 3.3.0's store API refuses."""
+    return f"{LEDGER_KEY}.{group}"
 
 
 def input_fingerprint(record_keys: Iterable[str]) -> str:
@@ -90,7 +95,7 @@ class ProgressLedger:
             self.store.set(LEDGER_KEY, {"fingerprint": fingerprint, "records": records})
             return Resumed()
         resumed = Resumed()
-        while isinstance(group := self.store.get(f"{LEDGER_KEY}/{self._next_group}"), dict):
+        while isinstance(group := self.store.get(checkpoint_key(self._next_group)), dict):
             resumed.created.update(group.get("created") or {})
             self._frontier = max(self._frontier, int(group.get("frontier") or 0))
             self._next_group += 1
@@ -125,7 +130,7 @@ class ProgressLedger:
             checkpoint = {"created": created, "frontier": new_frontier}
             try:
                 await _uncancellable(
-                    asyncio.to_thread(self.store.set, f"{LEDGER_KEY}/{self._next_group}", checkpoint)
+                    asyncio.to_thread(self.store.set, checkpoint_key(self._next_group), checkpoint)
                 )
             except asyncio.CancelledError:
                 self._written(new_frontier)  # the write finished; only the wait was cancelled

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kizen.operators.ledger import LEDGER_KEY, ProgressLedger, input_fingerprint
+from airflow_provider_kizen.operators.ledger import (
+    LEDGER_KEY,
+    ProgressLedger,
+    checkpoint_key,
+    input_fingerprint,
+)
 
 
 class MemoryStore:
@@ -34,7 +39,7 @@ async def test_first_try_writes_the_fingerprint_and_a_frontier_before_any_send()
     assert resumed.uncertain_before == 0
     assert store.values[LEDGER_KEY] == {"fingerprint": input_fingerprint(["a", "b"]), "records": 2}
     await ledger.before_dispatch(0)
-    assert store.values[f"{LEDGER_KEY}/0"] == {"created": {}, "frontier": 10}
+    assert store.values[checkpoint_key(0)] == {"created": {}, "frontier": 10}
     await ledger.before_dispatch(9)  # inside the frontier: no write
     assert store.writes == 2
 
@@ -56,7 +61,7 @@ async def test_ids_are_written_in_groups_and_read_back_by_a_retry() -> None:
     # Records 20..22 were sent but not recorded: they are before the frontier, so a retry looks first.
     assert resumed.uncertain_before == 100
     await retry.flush(frontier=150)
-    assert f"{LEDGER_KEY}/3" in store.values  # the retry appends after the groups it read
+    assert checkpoint_key(3) in store.values  # the retry appends after the groups it read
 
 
 async def test_a_changed_input_makes_every_unrecorded_record_uncertain() -> None:
@@ -77,7 +82,7 @@ async def test_checkpoints_stay_far_below_the_value_size_limit() -> None:
         due = ledger.record(f"{long_key}{count}", "3fa85f64-5717-4562-b3fc-2c963f66afa6")
         count += 1
     await ledger.flush()
-    assert len(json.dumps(store.values[f"{LEDGER_KEY}/0"])) < 65_535
+    assert len(json.dumps(store.values[checkpoint_key(0)])) < 65_535
 
 
 async def test_a_failed_write_keeps_the_ids_for_the_next_checkpoint() -> None:
@@ -97,7 +102,7 @@ async def test_a_failed_write_keeps_the_ids_for_the_next_checkpoint() -> None:
         await ledger.flush()
     store.fail = False
     await ledger.flush()
-    assert store.values[f"{LEDGER_KEY}/0"]["created"] == {"a": "id-a"}
+    assert store.values[checkpoint_key(0)]["created"] == {"a": "id-a"}
 
 
 async def test_a_cancelled_wait_still_finishes_the_write() -> None:
@@ -117,4 +122,4 @@ async def test_a_cancelled_wait_still_finishes_the_write() -> None:
     flush.cancel()
     with pytest.raises(asyncio.CancelledError):
         await flush
-    assert store.values[f"{LEDGER_KEY}/0"]["created"] == {"a": "id-a"}
+    assert store.values[checkpoint_key(0)]["created"] == {"a": "id-a"}

@@ -1,5 +1,7 @@
 """Import-and-hook smoke test, run by scripts/smoke-oldest.sh on the oldest supported Airflow.
 
+The operator and the sensor have their own smoke test beside this one.
+
 It also runs in the main suite. It needs nothing beyond pytest, pytest-asyncio and the package (with
 the Airflow it installs, which brings jsonschema).
 """
