@@ -1,0 +1,152 @@
+"""A distributed Airflow on loopback: the CeleryExecutor on Redis, PostgreSQL as the metadata database.
+
+Two Celery workers and two triggerers run next to the scheduler, the dag-processor and the API server,
+so a test can kill one worker or one triggerer and watch the other take over. The run gets a
+PostgreSQL database of its own (created here, dropped afterwards) and a Redis namespace of its own
+(a database number, a key prefix and a queue name; its keys are deleted afterwards), so parallel runs
+on one PostgreSQL and one Redis cannot see each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .airflow_process import COMPONENTS, LiveAirflow, running_airflow
+
+POSTGRES_ADMIN_DSN = os.environ.get("KIZEN_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("KIZEN_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+WORKERS = ("worker-a", "worker-b")
+TRIGGERERS = ("triggerer-a", "triggerer-b")
+# Each worker runs two tasks at once: enough for a DAG's parallel branches, frugal on a small machine.
+WORKER_CONCURRENCY = 2
+
+# Short heartbeats and thresholds, so a killed worker or triggerer is noticed in seconds, not minutes.
+FAILOVER_SETTINGS = {
+    # A task whose worker died is failed (and retried) after this long without a heartbeat.
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "12",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+    # A triggerer silent for this long counts as dead, and its triggers go to another triggerer.
+    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "20",
+    # How soon the scheduler fails a deferred task whose deadline has passed, whoever runs its trigger.
+    "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
+}
+
+
+@dataclass(frozen=True)
+class RedisNamespace:
+    """Where one run's Celery keeps its messages in a shared Redis."""
+
+    url: str  # with the database number
+    key_prefix: str
+    queue: str
+
+
+def check_services() -> list[tuple[str, str]]:
+    """The services among PostgreSQL and Redis that cannot be reached: (name, why) for each."""
+    import psycopg2
+    import redis
+
+    missing = []
+    try:
+        psycopg2.connect(POSTGRES_ADMIN_DSN, connect_timeout=3).close()
+    except psycopg2.Error as exc:
+        missing.append(("PostgreSQL", f"{POSTGRES_ADMIN_DSN}: {str(exc).strip()}"))
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        missing.append(("Redis", f"{REDIS_URL}: {exc}"))
+    return missing
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one run; yields its SQLAlchemy URL and drops it afterwards."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    name = f"kizen_airflow_{secrets.token_hex(6)}"
+    admin = psycopg2.connect(POSTGRES_ADMIN_DSN)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = make_url(POSTGRES_ADMIN_DSN).set(drivername="postgresql+psycopg2", database=name)
+            yield url.render_as_string(hide_password=False)
+        finally:
+            with admin.cursor() as cursor:
+                # FORCE ends the sessions that killed components left behind.
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+
+@contextlib.contextmanager
+def redis_namespace() -> Iterator[RedisNamespace]:
+    """A Redis database number, key prefix and queue for one run; deletes the run's keys afterwards."""
+    import redis
+
+    token = secrets.token_hex(6)
+    # Database 0 is the one everybody uses by default; spread runs over the others.
+    url = f"{REDIS_URL}/{1 + secrets.randbelow(15)}"
+    namespace = RedisNamespace(url=url, key_prefix=f"kizen-test-{token}:", queue=f"kizen-test-{token}")
+    try:
+        yield namespace
+    finally:
+        client = redis.Redis.from_url(url)
+        try:
+            keys = list(client.scan_iter(match=f"{namespace.key_prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
+
+def celery_env(metadata_url: str, redis: RedisNamespace) -> dict[str, str]:
+    """The settings that make an Airflow distributed: executor, metadata database, broker, result backend."""
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+        "AIRFLOW__CELERY__BROKER_URL": redis.url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": redis.key_prefix,
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": redis.queue,
+        "AIRFLOW__CORE__PARALLELISM": str(len(WORKERS) * WORKER_CONCURRENCY),
+        **FAILOVER_SETTINGS,
+    }
+
+
+def distributed_components(queue: str) -> dict[str, list[str]]:
+    """The API server, scheduler and dag-processor, two triggerers and two Celery workers."""
+    components = {name: list(COMPONENTS[name]) for name in ("api-server", "scheduler", "dag-processor")}
+    for triggerer in TRIGGERERS:
+        components[triggerer] = list(COMPONENTS["triggerer"])
+    for worker in WORKERS:
+        # --skip-serve-logs: two log servers on one machine would both want the same fixed port.
+        components[worker] = [
+            *("celery", "worker", "--skip-serve-logs", "--celery-hostname", worker),
+            *("--queues", queue, "--concurrency", str(WORKER_CONCURRENCY)),
+            *("--without-gossip", "--without-mingle"),
+        ]
+    return components
+
+
+@contextlib.contextmanager
+def running_distributed_airflow(
+    home: Path, dags_folder: Path, *, extra_env: Mapping[str, str]
+) -> Iterator[LiveAirflow]:
+    """Start the whole distributed Airflow, and wait until both Celery workers take tasks."""
+    with postgres_database() as metadata_url, redis_namespace() as redis:
+        env = {**celery_env(metadata_url, redis), **extra_env}
+        components = distributed_components(redis.queue)
+        with running_airflow(home, dags_folder, extra_env=env, components=components) as airflow:
+            for worker in WORKERS:
+                airflow.wait_for_log(worker, f"celery@{worker} ready.")
+            yield airflow
