@@ -249,6 +249,11 @@ class LiveAirflow:
         # Task and trigger processes may have left the component's process group.
         _signal_all(_processes_of(self.home, name), signal.SIGKILL)
 
+        def gone() -> bool | None:
+            return True if not _processes_of(self.home, name) else None
+
+        wait_for(f"every process of {name} to die", gone, timeout=15, interval=0.1)
+
     def pause(self, name: str) -> None:
         """SIGSTOP one component and its children: it keeps its state but does no work."""
         _signal_all(_processes_of(self.home, name), signal.SIGSTOP)

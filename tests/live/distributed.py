@@ -24,6 +24,7 @@ WORKERS = ("worker-a", "worker-b")
 TRIGGERERS = ("triggerer-a", "triggerer-b")
 # Each worker runs two tasks at once: enough for a DAG's parallel branches, frugal on a small machine.
 WORKER_CONCURRENCY = 2
+STARTUP_TIMEOUT_SECONDS = 300
 
 # Short heartbeats and thresholds, so a killed worker or triggerer is noticed in seconds, not minutes.
 FAILOVER_SETTINGS = {
@@ -146,7 +147,10 @@ def running_distributed_airflow(
     with postgres_database() as metadata_url, redis_namespace() as redis:
         env = {**celery_env(metadata_url, redis), **extra_env}
         components = distributed_components(redis.queue)
-        with running_airflow(home, dags_folder, extra_env=env, components=components) as airflow:
+        # Seven components start at once; on a busy two-core machine that takes minutes, not seconds.
+        with running_airflow(
+            home, dags_folder, extra_env=env, components=components, startup_timeout=STARTUP_TIMEOUT_SECONDS
+        ) as airflow:
             for worker in WORKERS:
                 airflow.wait_for_log(worker, f"celery@{worker} ready.")
             yield airflow

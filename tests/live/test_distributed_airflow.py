@@ -42,12 +42,19 @@ RUN_TIMEOUT_SECONDS = 180
 
 
 @pytest.fixture(scope="module")
-def airflow(
-    tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorHandle, warehouse: Path
-) -> Iterator[LiveAirflow]:
+def services() -> None:
+    """Skip (fail under CI=true) at once when PostgreSQL or Redis is missing, before starting anything."""
     missing = check_services()
     if missing:
-        require_service(" and ".join(name for name, _ in missing), "; ".join(reason for _, reason in missing))
+        (first, _), *_ = missing
+        reasons = "; ".join(reason if name == first else f"{name}: {reason}" for name, reason in missing)
+        require_service(first, reasons)
+
+
+@pytest.fixture(scope="module")
+def airflow(
+    services: None, tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorHandle, warehouse: Path
+) -> Iterator[LiveAirflow]:
     home = tmp_path_factory.mktemp("airflow-home")
     dags_folder = home / "dags"
     shutil.copytree(REPO_ROOT / "example_dags", dags_folder / "example_dags")
