@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,10 @@ def airflow(
 def _metadata_query(airflow: LiveAirflow, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """Rows from the metadata database, for what the REST API does not show (trigger owners, deadlines)."""
     url = make_url(airflow.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).set(drivername="postgresql")
-    with psycopg2.connect(url.render_as_string(hide_password=False)) as conn, conn.cursor() as cursor:
+    dsn = url.render_as_string(hide_password=False)
+    with closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cursor:
         cursor.execute(sql, args)
         rows: list[tuple[Any, ...]] = cursor.fetchall()
-    conn.close()
     return rows
 
 
@@ -231,6 +232,7 @@ def test_batch_whose_worker_is_killed_is_retried_on_the_other_worker_exactly_onc
 def test_wait_whose_triggerer_is_killed_moves_to_the_other_triggerer_and_keeps_its_deadline(
     airflow: LiveAirflow, emulator: EmulatorHandle
 ) -> None:
+    """Two deferred waits whose triggerer is SIGKILLed: one completed afterwards, one left to time out."""
     control = emulator.control
     control.reset()
     activity_ids = _schedule_activities(emulator, 2)
