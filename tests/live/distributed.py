@@ -10,7 +10,6 @@ on one PostgreSQL and one Redis cannot see each other.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -18,8 +17,6 @@ from pathlib import Path
 
 from .airflow_process import COMPONENTS, LiveAirflow, running_airflow
 
-POSTGRES_ADMIN_DSN = os.environ.get("KIZEN_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("KIZEN_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 WORKERS = ("worker-a", "worker-b")
 TRIGGERERS = ("triggerer-a", "triggerer-b")
 # Each worker runs two tasks at once: enough for a DAG's parallel branches, frugal on a small machine.
@@ -49,37 +46,21 @@ class RedisNamespace:
     queue: str
 
 
-def check_services() -> list[tuple[str, str]]:
-    """The services among PostgreSQL and Redis that cannot be reached: (name, why) for each."""
-    import psycopg2
-    import redis
-
-    missing = []
-    try:
-        psycopg2.connect(POSTGRES_ADMIN_DSN, connect_timeout=3).close()
-    except psycopg2.Error as exc:
-        missing.append(("PostgreSQL", f"{POSTGRES_ADMIN_DSN}: {str(exc).strip()}"))
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        missing.append(("Redis", f"{REDIS_URL}: {exc}"))
-    return missing
-
-
 @contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one run; yields its SQLAlchemy URL and drops it afterwards."""
+def postgres_database(admin_dsn: str) -> Iterator[str]:
+    """A new, empty database on the server of `admin_dsn` for one run; yields its SQLAlchemy URL and
+    drops it afterwards. The user of `admin_dsn` must be allowed to create databases."""
     import psycopg2
     from sqlalchemy.engine import make_url
 
     name = f"kizen_airflow_{secrets.token_hex(6)}"
-    admin = psycopg2.connect(POSTGRES_ADMIN_DSN)
+    admin = psycopg2.connect(admin_dsn)
     admin.autocommit = True
     try:
         with admin.cursor() as cursor:
             cursor.execute(f'CREATE DATABASE "{name}"')
         try:
-            url = make_url(POSTGRES_ADMIN_DSN).set(drivername="postgresql+psycopg2", database=name)
+            url = make_url(admin_dsn).set(drivername="postgresql+psycopg2", database=name)
             yield url.render_as_string(hide_password=False)
         finally:
             with admin.cursor() as cursor:
@@ -90,13 +71,13 @@ def postgres_database() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def redis_namespace() -> Iterator[RedisNamespace]:
+def redis_namespace(redis_url: str) -> Iterator[RedisNamespace]:
     """A Redis database number, key prefix and queue for one run; deletes the run's keys afterwards."""
     import redis
 
     token = secrets.token_hex(6)
     # Database 0 is the one everybody uses by default; spread runs over the others.
-    url = f"{REDIS_URL}/{1 + secrets.randbelow(15)}"
+    url = f"{redis_url.rstrip('/')}/{1 + secrets.randbelow(15)}"
     namespace = RedisNamespace(url=url, key_prefix=f"kizen-test-{token}:", queue=f"kizen-test-{token}")
     try:
         yield namespace
@@ -110,15 +91,15 @@ def redis_namespace() -> Iterator[RedisNamespace]:
             client.close()
 
 
-def celery_env(metadata_url: str, redis: RedisNamespace) -> dict[str, str]:
+def celery_env(metadata_url: str, broker: RedisNamespace) -> dict[str, str]:
     """The settings that make an Airflow distributed: executor, metadata database, broker, result backend."""
     return {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-        "AIRFLOW__CELERY__BROKER_URL": redis.url,
+        "AIRFLOW__CELERY__BROKER_URL": broker.url,
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
-        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": redis.key_prefix,
-        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": redis.queue,
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": broker.key_prefix,
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": broker.queue,
         "AIRFLOW__CORE__PARALLELISM": str(len(WORKERS) * WORKER_CONCURRENCY),
         **FAILOVER_SETTINGS,
     }
@@ -141,12 +122,16 @@ def distributed_components(queue: str) -> dict[str, list[str]]:
 
 @contextlib.contextmanager
 def running_distributed_airflow(
-    home: Path, dags_folder: Path, *, extra_env: Mapping[str, str]
+    home: Path, dags_folder: Path, *, postgres_dsn: str, redis_url: str, extra_env: Mapping[str, str]
 ) -> Iterator[LiveAirflow]:
-    """Start the whole distributed Airflow, and wait until both Celery workers take tasks."""
-    with postgres_database() as metadata_url, redis_namespace() as redis:
-        env = {**celery_env(metadata_url, redis), **extra_env}
-        components = distributed_components(redis.queue)
+    """Start the whole distributed Airflow, and wait until both Celery workers take tasks.
+
+    `postgres_dsn` names a PostgreSQL server (and a database to connect to there) and `redis_url` a
+    Redis server, without a database number.
+    """
+    with postgres_database(postgres_dsn) as metadata_url, redis_namespace(redis_url) as broker:
+        env = {**celery_env(metadata_url, broker), **extra_env}
+        components = distributed_components(broker.queue)
         # Seven components start at once; on a busy two-core machine that takes minutes, not seconds.
         with running_airflow(
             home, dags_folder, extra_env=env, components=components, startup_timeout=STARTUP_TIMEOUT_SECONDS

@@ -17,13 +17,12 @@ from typing import Any
 
 import psycopg2
 import pytest
-from conftest import require_service
 from sqlalchemy.engine import make_url
 
 from airflow_provider_kizen.emulator.testing import EmulatorHandle
 
 from .airflow_process import LiveAirflow, RunWatch, wait_for
-from .distributed import TRIGGERERS, WORKERS, check_services, running_distributed_airflow
+from .distributed import TRIGGERERS, WORKERS, running_distributed_airflow
 from .sample_warehouse import SOURCE_TABLE, connection_env, query
 
 pytestmark = pytest.mark.distributed
@@ -43,19 +42,14 @@ RUN_TIMEOUT_SECONDS = 180
 
 
 @pytest.fixture(scope="module")
-def services() -> None:
-    """Skip (fail under CI=true) at once when PostgreSQL or Redis is missing, before starting anything."""
-    missing = check_services()
-    if missing:
-        (first, _), *_ = missing
-        reasons = "; ".join(reason if name == first else f"{name}: {reason}" for name, reason in missing)
-        require_service(first, reasons)
-
-
-@pytest.fixture(scope="module")
 def airflow(
-    services: None, tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorHandle, warehouse: Path
+    postgres_dsn: str,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    emulator: EmulatorHandle,
+    warehouse: Path,
 ) -> Iterator[LiveAirflow]:
+    # PostgreSQL and Redis come first: without them the test skips (or fails, under CI) at once.
     home = tmp_path_factory.mktemp("airflow-home")
     dags_folder = home / "dags"
     shutil.copytree(REPO_ROOT / "example_dags", dags_folder / "example_dags")
@@ -68,7 +62,9 @@ def airflow(
         "&backoff_max_seconds=0.5",
         **connection_env(warehouse),
     }
-    with running_distributed_airflow(home, dags_folder, extra_env=connections) as live:
+    with running_distributed_airflow(
+        home, dags_folder, postgres_dsn=postgres_dsn, redis_url=redis_url, extra_env=connections
+    ) as live:
         live.wait_for_dags([WAREHOUSE_DAG, BATCH_DAG, FAILOVER_DAG])
         for dag_id in (WAREHOUSE_DAG, BATCH_DAG, FAILOVER_DAG):
             live.unpause(dag_id)
