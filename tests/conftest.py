@@ -81,6 +81,19 @@ def postgres_dsn() -> str:
     return dsn
 
 
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The local Redis (the distributed tests' Celery broker); skipped off CI when it is not running."""
+    url = os.environ.get("KIZEN_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        require_service("Redis", f"{url}: {exc}")
+    return url
+
+
 @pytest.fixture
 def create_scheduled_activities(kizen_connection: str):  # type: ignore[no-untyped-def]
     """Schedule `count` follow-up calls (due tomorrow) on the emulator; returns their ids in order."""

@@ -70,3 +70,28 @@ with DAG("sensor_after_operator", schedule=None, default_args=DEFAULT_ARGS):
         poke_interval=0.2,
         timeout=30,
     )
+
+# Two waits in the triggerer at once, for the distributed test that kills their triggerer: `wait` for
+# activities that get completed, and `wait_past_deadline` for ones that never are, whose deadline is
+# short enough to pass while no triggerer runs its trigger. No retries: a retry would restart the clock.
+with DAG(
+    "sensor_failover",
+    schedule=None,
+    params={"activity_ids": [], "overdue_ids": []},
+    render_template_as_native_obj=True,
+):
+    ScheduledActivityCompletedSensor(
+        task_id="wait",
+        activity_ids="{{ params.activity_ids }}",
+        deferrable=True,
+        poke_interval=1,
+        timeout=600,
+    )
+    ScheduledActivityCompletedSensor(
+        task_id="wait_past_deadline",
+        activity_ids="{{ params.overdue_ids }}",
+        deferrable=True,
+        poke_interval=1,
+        timeout=15,
+        soft_fail=True,
+    )

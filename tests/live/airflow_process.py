@@ -1,8 +1,11 @@
-"""A real Airflow (API server, scheduler, dag-processor, triggerer) started for one test module.
+"""A real Airflow (API server, scheduler, dag-processor, triggerer, and any more) started for one test module.
 
-Each component runs as its own process group with its own log file. Every process started from the
-instance's AIRFLOW_HOME (including task processes, which Airflow moves into process groups of their
-own) is found again through /proc on shutdown and killed, so a failing test leaves nothing behind.
+Each component runs as its own process group, in its own working directory inside AIRFLOW_HOME, with its
+own log file, and reports its name as its hostname (so task instances and triggerer jobs say which
+component ran them). Every process started from the instance's AIRFLOW_HOME (including task processes,
+which Airflow moves into process groups of their own) is found again through /proc on shutdown and
+killed, so a failing test leaves nothing behind. A test can also kill, pause and resume one component,
+as a machine failing would.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ import httpx
 from cryptography.fernet import Fernet
 
 AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
+# Every component imports `component_hostname` from here, to report its name as its hostname.
+HOSTNAME_MODULE_DIR = Path(__file__).resolve().parent / "component_path"
+COMPONENT_ENV = "KIZEN_TEST_COMPONENT"
 # Task logs stay on this machine, so the scheduler and triggerer need not serve them (their log
 # servers would listen on every interface, on a fixed port).
 COMPONENTS = {
@@ -100,15 +106,18 @@ def _airflow_env(
     }
 
 
-def _processes_of(home: Path) -> list[int]:
-    """Pids of every live process started from this AIRFLOW_HOME.
+def _processes_of(home: Path, component: str | None = None) -> list[int]:
+    """Pids of every live process started from this AIRFLOW_HOME, or from one component of it.
 
-    A process counts when its working directory is inside `home`, where the components start, or when
-    its environment names `home` as AIRFLOW_HOME. Either alone misses some: Airflow's process titles
-    overwrite what /proc shows of a worker's environment, and BashOperator runs its command in a
-    temporary directory.
+    A process counts when its working directory is inside `home` (or the component's directory in it),
+    where the components start, or when its environment names `home` as AIRFLOW_HOME (and the
+    component). Either alone misses some: Airflow's process titles overwrite what /proc shows of a
+    worker's environment, and BashOperator runs its command in a temporary directory.
     """
-    marker = f"AIRFLOW_HOME={home}".encode()
+    directory = home if component is None else home / component
+    markers = [f"AIRFLOW_HOME={home}".encode()]
+    if component is not None:
+        markers.append(f"{COMPONENT_ENV}={component}".encode())
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -120,9 +129,15 @@ def _processes_of(home: Path) -> list[int]:
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if cwd.is_relative_to(home) or marker in environ:
+        if cwd.is_relative_to(directory) or all(marker in environ for marker in markers):
             found.append(int(entry.name))
     return found
+
+
+def _signal_all(pids: Iterable[int], signum: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
 def _ti_key(ti: Mapping[str, Any]) -> str:
@@ -185,6 +200,9 @@ class RunWatch:
 class LiveAirflow:
     home: Path
     api_url: str
+    # The environment every component starts with, and each component's CLI arguments.
+    env: dict[str, str] = field(repr=False)
+    commands: Mapping[str, Sequence[str]] = field(repr=False)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     # The token signs in as admin.
     token: str | None = field(default=None, repr=False)
@@ -200,6 +218,71 @@ class LiveAirflow:
     def client(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return httpx.Client(base_url=self.api_url, headers=headers, timeout=30)
+
+    def start(self, name: str) -> None:
+        """Start one component in its own process group and working directory, logging to `<name>.log`."""
+        workdir = self.home / name
+        workdir.mkdir(exist_ok=True)
+        pythonpath = os.pathsep.join(filter(None, [str(HOSTNAME_MODULE_DIR), self.env.get("PYTHONPATH")]))
+        env = {
+            **self.env,
+            COMPONENT_ENV: name,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "component_hostname.hostname",
+            "PYTHONPATH": pythonpath,
+        }
+        with (self.home / f"{name}.log").open("ab") as log_file:
+            self.processes[name] = subprocess.Popen(
+                [AIRFLOW_CLI, *self.commands[name]],
+                env=env,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one component and every process it started, as if its machine had died."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        # Task and trigger processes may have left the component's process group.
+        _signal_all(_processes_of(self.home, name), signal.SIGKILL)
+
+        def gone() -> bool | None:
+            return True if not _processes_of(self.home, name) else None
+
+        wait_for(f"every process of {name} to die", gone, timeout=15, interval=0.1)
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP one component and its children: it keeps its state but does no work."""
+        _signal_all(_processes_of(self.home, name), signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        _signal_all(_processes_of(self.home, name), signal.SIGCONT)
+
+    def wait_for_log(self, name: str, text: str, timeout: float = 90) -> None:
+        """Wait until the log of component `name` contains `text` (a start-up message, say)."""
+
+        def logged() -> bool | None:
+            self.check_alive()
+            return True if text in (self.home / f"{name}.log").read_text(errors="replace") else None
+
+        wait_for(f"{name} to log {text!r}", logged, timeout=timeout)
+
+    def wait_for_deferral_reported(self, run: RunWatch, task_id: str, *, map_index: int = -1) -> None:
+        """Wait until the scheduler has taken in the executor's report on a deferred task's workload.
+
+        A task that defers ends its workload, and the executor reports that as a success. Airflow 3.3
+        fails the task when that report reaches the scheduler only after the trigger has fired and the
+        task has resumed (apache/airflow#72716). A test that releases a wait right after the deferral
+        waits for this first, as a slower Kizen user would.
+        """
+        key = (
+            f"TaskInstanceKey(dag_id='{run.dag_id}', task_id='{task_id}', run_id='{run.run_id}', "
+            f"try_number=1, map_index={map_index})"
+        )
+        self.wait_for_log("scheduler", f"Received executor event with state success for task instance {key}")
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
@@ -304,9 +387,7 @@ class LiveAirflow:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         # Task processes run in process groups of their own; find them through /proc.
-        for pid in _processes_of(self.home):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _signal_all(_processes_of(self.home), signal.SIGKILL)
         self.timings["stop"] = time.monotonic() - started
 
 
@@ -334,9 +415,18 @@ def _healthy(api_url: str) -> dict[str, Any] | None:
 
 @contextlib.contextmanager
 def running_airflow(
-    home: Path, dags_folder: Path, *, extra_env: Mapping[str, str] | None = None, startup_timeout: float = 120
+    home: Path,
+    dags_folder: Path,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    components: Mapping[str, Sequence[str]] = COMPONENTS,
+    startup_timeout: float = 120,
 ) -> Iterator[LiveAirflow]:
-    """Migrate a fresh SQLite metadata database in `home`, start the four components, log in as admin."""
+    """Migrate a fresh metadata database, start the components, log in as admin.
+
+    The database is SQLite in `home` unless `extra_env` sets another one; `extra_env` overrides any
+    setting made here. `components` maps each component's name to its `airflow` CLI arguments.
+    """
     home.mkdir(parents=True, exist_ok=True)
     api_port = free_loopback_port()
     env = _airflow_env(home, dags_folder, api_port, extra_env or {})
@@ -344,33 +434,27 @@ def running_airflow(
     (home / "passwords.json").write_text(json.dumps({ADMIN_USER: password}))
     started = time.monotonic()
     migrate = subprocess.run(
-        [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=120
+        [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=180
     )
     if migrate.returncode != 0:
         raise AirflowProcessError(
             f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}"
         )
 
-    airflow = LiveAirflow(home=home, api_url=f"http://127.0.0.1:{api_port}")
+    airflow = LiveAirflow(home=home, api_url=f"http://127.0.0.1:{api_port}", env=env, commands=components)
     airflow.timings["db migrate"] = time.monotonic() - started
     try:
-        for name, arguments in COMPONENTS.items():
-            with (home / f"{name}.log").open("wb") as log_file:
-                airflow.processes[name] = subprocess.Popen(
-                    [AIRFLOW_CLI, *arguments],
-                    env=env,
-                    cwd=home,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+        for name in components:
+            airflow.start(name)
 
         def ready() -> dict[str, Any] | None:
             airflow.check_alive()
             return _healthy(airflow.api_url)
 
         wait_for("Airflow to report every component healthy", ready, timeout=startup_timeout)
+        # The execution API builds its versioned routes on its first request, holding up the API server's
+        # event loop for many seconds on a busy machine. Paying that here keeps it out of the first task.
+        httpx.get(f"{airflow.api_url}/execution/health", timeout=startup_timeout).raise_for_status()
         airflow.timings["start components"] = time.monotonic() - started - airflow.timings["db migrate"]
         airflow.token = _login(airflow.api_url, password)
         yield airflow

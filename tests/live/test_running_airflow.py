@@ -6,8 +6,6 @@ with a `conf`, exactly as the UI's trigger form does, and observed through the R
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -19,43 +17,19 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_kizen.emulator.testing import EmulatorHandle, running_emulator
+from airflow_provider_kizen.emulator.testing import EmulatorHandle
 
 from .airflow_process import LiveAirflow, RunWatch, running_airflow
+from .sample_warehouse import LEDGER_TABLE, SOURCE_TABLE, connection_env, query
 
 pytestmark = pytest.mark.live_airflow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANUAL_DAG = "kizen_manual_followup"
 WAREHOUSE_DAG = "kizen_warehouse_followups"
-# The warehouse DAG's default connection and tables.
-WAREHOUSE_CONN_ID = "kizen_warehouse"
-SOURCE_TABLE = "kizen_followup_requests"
-LEDGER_TABLE = "kizen_followup_ledger"
 SENSOR = "ScheduledActivityCompletedSensor"
 SENSOR_TASK = "wait_for_high_priority"
 RUN_TIMEOUT_SECONDS = 150
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorHandle]:
-    with running_emulator() as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An SQLite warehouse holding the example DAG's sample follow-up requests."""
-    path = tmp_path_factory.mktemp("warehouse") / "warehouse.db"
-    with pytest.MonkeyPatch.context() as patch:
-        # The example DAGs' shared modules import as `example_dags.*` from the DAGs folder, as Airflow does.
-        patch.syspath_prepend(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-        patch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", _sqlite_connection(path))
-        from example_dags.kizen_example_support import warehouse_hook
-        from example_dags.kizen_sample_warehouse import create_followup_requests
-
-        create_followup_requests(warehouse_hook(WAREHOUSE_CONN_ID), SOURCE_TABLE)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +39,7 @@ def airflow(
     home = tmp_path_factory.mktemp("airflow-home")
     dags_folder = home / "dags"
     shutil.copytree(REPO_ROOT / "example_dags", dags_folder / "example_dags")
-    connections = {
-        "AIRFLOW_CONN_KIZEN_DEFAULT": emulator.connection_uri,
-        f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": _sqlite_connection(warehouse),
-    }
+    connections = {"AIRFLOW_CONN_KIZEN_DEFAULT": emulator.connection_uri, **connection_env(warehouse)}
     with running_airflow(home, dags_folder, extra_env=connections) as live:
         live.wait_for_dags([MANUAL_DAG, WAREHOUSE_DAG])
         for dag_id in (MANUAL_DAG, WAREHOUSE_DAG):
@@ -105,6 +76,7 @@ def triggered(airflow: LiveAirflow, emulator: EmulatorHandle) -> TriggeredRuns:
         return any("deferred" in states for states in followups.tasks_of(SENSOR).values())
 
     airflow.watch(runs, sensor_deferred, what="the completion sensor to defer", timeout=RUN_TIMEOUT_SECONDS)
+    airflow.wait_for_deferral_reported(followups, SENSOR_TASK, map_index=0)
     # The sensor now waits in the triggerer. Someone at Kizen logs the follow-ups as done.
     for activity in emulator.control.activities():
         emulator.control.complete(activity["id"])
@@ -115,16 +87,6 @@ def triggered(airflow: LiveAirflow, emulator: EmulatorHandle) -> TriggeredRuns:
         timeout=RUN_TIMEOUT_SECONDS,
     )
     return TriggeredRuns(manual, manual_conf, followups)
-
-
-def _sqlite_connection(path: Path) -> str:
-    return json.dumps({"conn_type": "sqlite", "host": str(path)})
-
-
-def _query(warehouse: Path, sql: str) -> list[dict[str, Any]]:
-    with closing(sqlite3.connect(warehouse)) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute(sql).fetchall()]
 
 
 def _contact_email(activity: dict[str, Any]) -> str:
@@ -202,8 +164,8 @@ def test_manual_followup_is_in_kizen(triggered: TriggeredRuns, emulator: Emulato
 def test_warehouse_followups_are_in_kizen_and_the_ledger(
     triggered: TriggeredRuns, airflow: LiveAirflow, emulator: EmulatorHandle, warehouse: Path
 ) -> None:
-    requests = _query(warehouse, f"SELECT * FROM {SOURCE_TABLE} WHERE needs_followup = 1")
-    ledger = {row["record_key"]: row for row in _query(warehouse, f"SELECT * FROM {LEDGER_TABLE}")}
+    requests = query(warehouse, f"SELECT * FROM {SOURCE_TABLE} WHERE needs_followup = 1")
+    ledger = {row["record_key"]: row for row in query(warehouse, f"SELECT * FROM {LEDGER_TABLE}")}
     activities = {activity["id"]: activity for activity in emulator.control.activities()}
 
     assert set(ledger) == {request["record_key"] for request in requests}
