@@ -96,6 +96,9 @@ def _airflow_env(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        # Task processes talk to the API server, which shares a busy machine with everything else;
+        # its 5 s default fails tasks under load (Airflow's own advice for "high load").
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         **extra_env,
     }
 
@@ -185,6 +188,8 @@ class RunWatch:
 class LiveAirflow:
     home: Path
     api_url: str
+    # The components' environment, for running the airflow CLI against this instance.
+    env: dict[str, str] = field(default_factory=dict, repr=False)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     # The token signs in as admin.
     token: str | None = field(default=None, repr=False)
@@ -199,7 +204,19 @@ class LiveAirflow:
 
     def client(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return httpx.Client(base_url=self.api_url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.api_url, headers=headers, timeout=60)
+
+    def cli(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run `airflow <arguments>` against this instance; the result is not checked."""
+        return subprocess.run(
+            [AIRFLOW_CLI, *arguments],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
@@ -334,7 +351,7 @@ def _healthy(api_url: str) -> dict[str, Any] | None:
 
 @contextlib.contextmanager
 def running_airflow(
-    home: Path, dags_folder: Path, *, extra_env: Mapping[str, str] | None = None, startup_timeout: float = 120
+    home: Path, dags_folder: Path, *, extra_env: Mapping[str, str] | None = None, startup_timeout: float = 300
 ) -> Iterator[LiveAirflow]:
     """Migrate a fresh SQLite metadata database in `home`, start the four components, log in as admin."""
     home.mkdir(parents=True, exist_ok=True)
@@ -344,14 +361,20 @@ def running_airflow(
     (home / "passwords.json").write_text(json.dumps({ADMIN_USER: password}))
     started = time.monotonic()
     migrate = subprocess.run(
-        [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=120
+        # A guard against a hang, not a speed check: on a busy machine migrating takes minutes.
+        [AIRFLOW_CLI, "db", "migrate"],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if migrate.returncode != 0:
         raise AirflowProcessError(
             f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}"
         )
 
-    airflow = LiveAirflow(home=home, api_url=f"http://127.0.0.1:{api_port}")
+    airflow = LiveAirflow(home=home, api_url=f"http://127.0.0.1:{api_port}", env=env)
     airflow.timings["db migrate"] = time.monotonic() - started
     try:
         for name, arguments in COMPONENTS.items():
