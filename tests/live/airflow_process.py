@@ -206,7 +206,7 @@ class LiveAirflow:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return httpx.Client(base_url=self.api_url, headers=headers, timeout=60)
 
-    def cli(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def cli(self, *arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run `airflow <arguments>` against this instance; the result is not checked."""
         return subprocess.run(
             [AIRFLOW_CLI, *arguments],
