@@ -2,45 +2,49 @@
 
 Trigger the DAG from the UI ("Trigger" shows a form built from the params) or through the REST API
 with a `conf`. Airflow checks the values against each param's JSON schema before it creates the run,
-so a malformed email, an unknown activity type, a due time that is not an ISO date-time, an empty
-note or a malformed reminder is refused with a message naming the param.
+and the form checks the patterns before it submits, so a malformed email, an unknown activity type,
+a due time that is not a date and time, or an empty note is refused with a message naming the field.
 
-1. `build_payload` turns the params into one Kizen payload. A due time without a UTC offset is read
-   in the `timezone` param.
-2. `schedule_followup` schedules it with `ScheduleActivityOperator`; the created activity is its XCom.
+The due time means what the form shows: its date and time are read in the chosen timezone. (The
+form's date-time picker sends them with a `Z`, which is ignored.)
+
+1. `build_payload` turns the params into one Kizen payload and logs the due time, local and UTC.
+2. `schedule_followup` schedules it with `ScheduleActivityOperator`.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
-from example_dags.kizen_example_support import contact_entity
 
-# JSON schema's "date-time" format is only checked when the optional rfc3339-validator package is
-# installed, so this pattern is what refuses bad values everywhere. The offset is optional because the
-# UI's date-time picker fills in a local time; `timezone` says where that is.
-ISO_DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$"
+log = logging.getLogger(__name__)
 
 ACTIVITY_TYPES = {
     "follow_up_call": "Follow-up call",
     "onboarding_check_in": "Onboarding check-in",
     "proposal_review": "Proposal review",
 }
+# How long before the due time a reminder goes out: (amount, unit) in Kizen's terms.
+REMINDER_TIMES = {"15 minutes": (15, "minute"), "1 hour": (1, "hour"), "1 day": (1, "day")}
+REMINDER_CHOICES = {"none": "No reminder"} | {choice: f"{choice} before" for choice in REMINDER_TIMES}
 
-REMINDER_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["type", "time_amount", "time_unit"],
-    "properties": {
-        "type": {"type": "string", "enum": ["email", "text"]},
-        "time_amount": {"type": "integer", "minimum": 1, "maximum": 999},
-        "time_unit": {"type": "string", "enum": ["minute", "hour", "day"]},
-    },
-}
+
+def reminder_param(default: str, channel: str) -> Param:
+    return Param(
+        default,
+        type="string",
+        enum=list(REMINDER_CHOICES),
+        values_display=REMINDER_CHOICES,
+        title=f"{channel.capitalize()} reminder",
+        description=f"When Kizen sends the assignee a reminder by {channel}.",
+        section="Assignment and reminders",
+    )
+
 
 with DAG(
     dag_id="kizen_manual_followup",
@@ -53,8 +57,10 @@ with DAG(
         "contact_email": Param(
             type="string",
             format="email",
+            # The form checks a pattern before it submits; `format` is checked only by the server.
+            pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
             title="Contact email",
-            description="The Kizen contact the follow-up is about.",
+            description="The Kizen contact the follow-up is about, e.g. grace.hopper@example.com.",
             section="Follow-up",
         ),
         "activity_type": Param(
@@ -68,9 +74,9 @@ with DAG(
         "due_datetime": Param(
             type="string",
             format="date-time",
-            pattern=ISO_DATETIME_PATTERN,
+            pattern=r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?$",
             title="Due",
-            description="ISO 8601, e.g. 2026-12-01T10:00:00+01:00. Without an offset it is read in Timezone.",
+            description="Date and time in Timezone, e.g. 2026-12-01T10:30 (no UTC offset).",
             section="Follow-up",
         ),
         "timezone": Param(
@@ -78,7 +84,7 @@ with DAG(
             type="string",
             pattern=r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$",
             title="Timezone",
-            description="An IANA timezone such as Europe/Paris, for a due time without an offset.",
+            description="Where the due time is, as an IANA name such as Europe/Paris or America/New_York.",
             section="Follow-up",
         ),
         "note": Param(
@@ -90,44 +96,46 @@ with DAG(
             description="What the follow-up is for. Several lines are fine.",
             section="Follow-up",
         ),
-        "reminders": Param(
-            [{"type": "email", "time_amount": 1, "time_unit": "hour"}],
-            type="array",
-            items=REMINDER_SCHEMA,
-            maxItems=5,
-            title="Reminders",
-            description='Up to 5, e.g. [{"type": "text", "time_amount": 15, "time_unit": "minute"}].',
-            section="Assignment and reminders",
-        ),
+        "email_reminder": reminder_param("1 hour", "email"),
+        "text_reminder": reminder_param("none", "text"),
         "employee_id": Param(
             None,
             type=["null", "string"],
             format="uuid",
             title="Assign to employee",
-            description="A Kizen team member id. Leave empty to leave the assignment to Kizen.",
+            description="A Kizen team member id. Empty: Kizen assigns it to the API user.",
             section="Assignment and reminders",
         ),
     },
 ) as dag:
 
     @task
-    def build_payload(**context: Any) -> dict[str, Any]:
-        params = context["params"]
+    def build_payload(params: dict[str, Any]) -> dict[str, Any]:
+        """The payload, due at the form's date and time in the chosen timezone."""
         try:
-            due = pendulum.parse(params["due_datetime"], tz=params["timezone"])
-        except Exception as error:
-            raise ValueError(
-                f"due_datetime {params['due_datetime']!r} in timezone {params['timezone']!r} "
-                f"is not a valid date-time: {error}"
-            ) from error
-        if not isinstance(due, pendulum.DateTime):
+            zone = pendulum.timezone(params["timezone"])
+        except ValueError as error:
+            raise ValueError(f"timezone {params['timezone']!r} is not an IANA timezone name") from error
+        # The wall-clock fields as shown, whatever offset the picker added.
+        shown = pendulum.parse(params["due_datetime"])
+        if not isinstance(shown, pendulum.DateTime):
             raise ValueError(f"due_datetime {params['due_datetime']!r} is not a date and time")
+        due = pendulum.datetime(*shown.timetuple()[:6], tz=zone)
+        log.info("Due %s in %s, which is %s UTC", due.to_datetime_string(), zone.name, due.in_tz("UTC"))
         payload: dict[str, Any] = {
             "activity_object_name": params["activity_type"],
             "due_datetime": due.isoformat(),
             "note": params["note"],
-            "associated_entities": [contact_entity(params["contact_email"])],
-            "notifications": params["reminders"],
+            # Kizen's contacts are records of `client_client`, which may be named by email.
+            "associated_entities": [
+                {"custom_object": {"name": "client_client"}, "entity": {"name": params["contact_email"]}}
+            ],
+            "notifications": [
+                {"type": channel, "time_amount": amount, "time_unit": unit}
+                for channel in ("email", "text")
+                if (choice := params[f"{channel}_reminder"]) != "none"
+                for amount, unit in [REMINDER_TIMES[choice]]
+            ],
         }
         if params["employee_id"]:
             payload["employee_id"] = params["employee_id"]

@@ -1,218 +1,166 @@
 """Give every new customer an onboarding cadence in Kizen: a welcome call, a day-3 check-in, a day-7 review.
 
-Every day:
+Every morning (and whenever someone triggers it):
 
-1. `ensure_ledger` creates the cadence ledger if it is missing (common.sql).
+1. `ensure_ledger` creates the cadence ledger if it is missing.
 2. `select_new_customers` reads the customers who signed up in the last `lookback_days` days.
-3. `build_cadence` makes one payload per customer and step, leaving out the steps the ledger
-   already holds. Day 0 is the customer's next business day (10:00 in their timezone); a step that
-   lands on a weekend moves to Monday. Each step has its own email/text reminders (`notifications`).
-   The welcome call and the review go to the customer's account manager (an employee), or to the
-   account manager role when the customer has none; the check-in goes to the onboarding role.
-4. `schedule_cadence` schedules them with `ScheduleActivityOperator`.
-5. `record_ledger` writes (record key, activity id, due time) back, one row per customer and step, so
-   a rerun, or the next days' runs over the same customers, schedule nothing twice. Then it fails
-   the run if Kizen refused some steps; having no ledger row, they are tried again next run.
+3. `build_cadence` makes one payload per customer and step, leaving out the steps the ledger already
+   holds. Day 0 is the customer's next business day, 10:00 in their timezone, counted from now; a step
+   that lands on a weekend moves to Monday. The welcome call and the review go to the customer's
+   account manager (or the account manager role); the check-in goes to the onboarding role.
+4. `schedule_cadence` schedules them; `record_ledger` writes them to the ledger, so the next days'
+   runs over the same customers schedule nothing twice, then fails the run if Kizen refused a step.
 """
-
-# Airflow's typing cannot say that a task called in a DAG takes XComArgs for its arguments:
-# mypy: disable-error-code="arg-type"
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pendulum
+from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, BaseHook, Param, task
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
-from example_dags.kizen_example_support import (
-    ACCOUNT_MANAGER_ROLE_ID,
-    CUSTOMER_SUCCESS_ROLE_ID,
-    LEDGER_DDL,
-    TABLE_NAME_PATTERN,
-    contact_entity,
-    existing_ledger_keys,
-    next_business_day_at,
-    query_dicts,
-    raise_for_failures,
-    skip_weekend,
-    table_name,
-    warehouse_hook,
-    write_ledger,
+
+WAREHOUSE_CONN_ID = "kizen_warehouse"
+CUSTOMERS_TABLE = "kizen_new_customers"
+LEDGER_TABLE = "kizen_onboarding_ledger"
+LEDGER_DDL = f"""
+CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
+    record_key VARCHAR(255) NOT NULL PRIMARY KEY,
+    activity_id VARCHAR(64) NOT NULL,
+    due_datetime VARCHAR(40) NOT NULL
 )
-
-
-@dataclass(frozen=True)
-class CadenceStep:
-    """One activity of the cadence, `day` days after day 0."""
-
-    name: str
-    day: int
-    activity_type: str
-    assign_to: Literal["account_manager", "onboarding_team"]
-    note: str
-    notifications: tuple[dict[str, Any], ...]
-
-
+"""
+ROLE_HELP = "A Kizen role id (GET /api/role lists them). Empty: Kizen assigns the API user."
+EMAIL_DAY_BEFORE = {"type": "email", "time_amount": 1, "time_unit": "day"}
+# (step, days after day 0, activity type, who, note, reminders). Add or change steps here.
 CADENCE = (
-    CadenceStep(
-        name="welcome_call",
-        day=0,
-        activity_type="follow_up_call",
-        assign_to="account_manager",
-        note="Welcome call: introduce yourself, confirm their goals and book the day-3 check-in.",
-        notifications=({"type": "text", "time_amount": 15, "time_unit": "minute"},),
-    ),
-    CadenceStep(
-        name="day3_check_in",
-        day=3,
-        activity_type="onboarding_check_in",
-        assign_to="onboarding_team",
-        note="Day-3 check-in: is the account set up, and is anything blocking the first project?",
-        notifications=(
-            {"type": "email", "time_amount": 1, "time_unit": "day"},
-            {"type": "text", "time_amount": 1, "time_unit": "hour"},
-        ),
-    ),
-    CadenceStep(
-        name="day7_review",
-        day=7,
-        activity_type="onboarding_check_in",
-        assign_to="account_manager",
-        note="Day-7 review: walk through the first week's results and agree the next milestones.",
-        notifications=({"type": "email", "time_amount": 1, "time_unit": "day"},),
-    ),
-)
+    ("welcome_call", 0, "follow_up_call", "account_manager",
+     "Welcome call: introduce yourself, confirm their goals and book the day-3 check-in.",
+     [{"type": "text", "time_amount": 15, "time_unit": "minute"}]),
+    ("day3_check_in", 3, "onboarding_check_in", "onboarding",
+     "Day-3 check-in: is the account set up, and is anything blocking the first project?",
+     [EMAIL_DAY_BEFORE, {"type": "text", "time_amount": 1, "time_unit": "hour"}]),
+    ("day7_review", 7, "onboarding_check_in", "account_manager",
+     "Day-7 review: walk through the first week's results and agree the next milestones.",
+     [EMAIL_DAY_BEFORE]),
+)  # fmt: skip
+
+
+def warehouse() -> DbApiHook:
+    return BaseHook.get_connection(WAREHOUSE_CONN_ID).get_hook()
+
+
+def on_a_weekday(moment: pendulum.DateTime) -> pendulum.DateTime:
+    while moment.day_of_week >= pendulum.WeekDay.SATURDAY:
+        moment = moment.add(days=1)
+    return moment
+
+
+def in_ledger(hook: DbApiHook, record_keys: list[str]) -> set[str]:
+    """Which of `record_keys` already have a ledger row."""
+    if not record_keys:
+        return set()
+    marks = ", ".join([hook.placeholder] * len(record_keys))
+    sql = f"SELECT record_key FROM {LEDGER_TABLE} WHERE record_key IN ({marks})"
+    return {row[0] for row in hook.get_records(sql, parameters=record_keys)}
+
 
 with DAG(
     dag_id="kizen_onboarding_cadence",
     description="A welcome call, a day-3 check-in and a day-7 review in Kizen for each new customer",
-    schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    # Unpausing starts no run: a run triggered from the form is never queued behind a scheduled one.
+    schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC"),
+    # No start_date: with one, unpausing would start a run for the latest 06:00 at once.
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
     tags=["kizen", "example"],
     params={
-        "warehouse_conn_id": Param(
-            "kizen_warehouse",
-            type="string",
-            minLength=1,
-            title="Warehouse connection",
-            description="A common.sql connection: SQLite, PostgreSQL, Snowflake, Redshift, BigQuery...",
-        ),
-        "customers_table": Param(
-            "kizen_new_customers",
-            type="string",
-            pattern=TABLE_NAME_PATTERN,
-            title="Customers table",
-            description="New customers, one row each, with the date they signed up (signed_up_on).",
-        ),
-        "ledger_table": Param(
-            "kizen_onboarding_ledger",
-            type="string",
-            pattern=TABLE_NAME_PATTERN,
-            title="Ledger table",
-            description="One row per customer and scheduled step; created when missing.",
-        ),
-        "lookback_days": Param(
-            7,
-            type="integer",
-            minimum=0,
-            maximum=90,
-            title="Look-back (days)",
-            description="Customers who signed up this many days before the run, or since, get the cadence.",
-        ),
-        "account_manager_role_id": Param(
-            ACCOUNT_MANAGER_ROLE_ID,
-            type="string",
-            format="uuid",
-            title="Account manager role",
-            description="Gets the welcome call and review of customers without an account manager.",
-        ),
-        "onboarding_role_id": Param(
-            CUSTOMER_SUCCESS_ROLE_ID,
-            type="string",
-            format="uuid",
-            title="Onboarding role",
-            description="Gets every day-3 check-in.",
-        ),
+        "lookback_days": Param(7, type="integer", minimum=0, maximum=90, title="Look-back (days)"),
+        "account_manager_role_id": Param(None, type=["null", "string"], format="uuid", description=ROLE_HELP),
+        "onboarding_role_id": Param(None, type=["null", "string"], format="uuid", description=ROLE_HELP),
     },
 ) as dag:
     ensure_ledger = SQLExecuteQueryOperator(
-        task_id="ensure_ledger",
-        conn_id="{{ params.warehouse_conn_id }}",
-        sql=LEDGER_DDL.format(table="{{ params.ledger_table }}"),
+        task_id="ensure_ledger", conn_id=WAREHOUSE_CONN_ID, sql=LEDGER_DDL
     )
 
     @task
-    def select_new_customers(**context: Any) -> list[dict[str, Any]]:
-        """Customers who signed up within `lookback_days` of the run."""
-        params = context["params"]
-        hook = warehouse_hook(params["warehouse_conn_id"])
-        since = pendulum.instance(context["dag_run"].run_after).in_timezone("UTC").date()
-        since = since.subtract(days=params["lookback_days"])
-        return query_dicts(
-            hook,
-            f"""
-            SELECT customer_key, contact_email, timezone, account_manager_id
-            FROM {table_name(params["customers_table"])}
-            WHERE signed_up_on >= {hook.placeholder}
-            ORDER BY customer_key
-            """,
-            [since.isoformat()],
+    def select_new_customers(params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Customers who signed up within `lookback_days`."""
+        hook = warehouse()
+        since = pendulum.now("UTC").date().subtract(days=params["lookback_days"])
+        columns = ("customer_key", "contact_email", "timezone", "account_manager_id")
+        rows = hook.get_records(
+            f"SELECT {', '.join(columns)} FROM {CUSTOMERS_TABLE}"
+            f" WHERE signed_up_on >= {hook.placeholder} ORDER BY customer_key",
+            parameters=[since.isoformat()],
         )
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
     @task
-    def build_cadence(customers: list[dict[str, Any]], **context: Any) -> list[dict[str, Any]]:
+    def build_cadence(customers: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
         """One payload per customer and step that the ledger does not hold yet."""
-        params = context["params"]
-        run_after = context["dag_run"].run_after
         payloads = []
         for customer in customers:
-            day_zero = next_business_day_at(run_after, customer["timezone"], record=customer["customer_key"])
-            for step in CADENCE:
-                if step.assign_to == "onboarding_team":
-                    assignee = {"role_id": params["onboarding_role_id"]}
-                elif customer["account_manager_id"]:
-                    assignee = {"employee_id": customer["account_manager_id"]}
-                else:
-                    assignee = {"role_id": params["account_manager_role_id"]}
-                payloads.append(
-                    {
-                        "record_key": f"{customer['customer_key']}:{step.name}",
-                        "activity_object_name": step.activity_type,
-                        "due_datetime": skip_weekend(day_zero.add(days=step.day)).isoformat(),
-                        "note": step.note,
-                        "notifications": list(step.notifications),
-                        "associated_entities": [contact_entity(customer["contact_email"])],
-                        **assignee,
-                    }
-                )
-        hook = warehouse_hook(params["warehouse_conn_id"])
-        done = existing_ledger_keys(hook, params["ledger_table"], [p["record_key"] for p in payloads])
+            # Kizen's contacts are records of `client_client`, which may be named by email.
+            contact = {
+                "custom_object": {"name": "client_client"},
+                "entity": {"name": customer["contact_email"]},
+            }
+            day_zero = on_a_weekday(pendulum.now(customer["timezone"]).add(days=1).at(10))
+            manager = (
+                {"employee_id": customer["account_manager_id"]}
+                if customer["account_manager_id"]
+                else {"role_id": params["account_manager_role_id"]}
+            )
+            for name, day, activity_type, who, note, reminders in CADENCE:
+                assignee = {"role_id": params["onboarding_role_id"]} if who == "onboarding" else manager
+                payloads.append({
+                    "record_key": f"{customer['customer_key']}:{name}",
+                    "activity_object_name": activity_type,
+                    "due_datetime": on_a_weekday(day_zero.add(days=day)).isoformat(),
+                    "note": note,
+                    "notifications": reminders,
+                    "associated_entities": [contact],
+                    # An empty role id leaves the assignment to Kizen.
+                    **{key: value for key, value in assignee.items() if value},
+                })  # fmt: skip
+        done = in_ledger(warehouse(), [payload["record_key"] for payload in payloads])
         return [payload for payload in payloads if payload["record_key"] not in done]
 
     @task
-    def record_ledger(results: list[dict[str, Any]], **context: Any) -> int:
+    def record_ledger(results: list[dict[str, Any]]) -> int:
         """Record what was scheduled, then fail if Kizen refused some; those are tried again next run."""
-        params = context["params"]
-        hook = warehouse_hook(params["warehouse_conn_id"])
-        written = write_ledger(hook, params["ledger_table"], results, context["dag_run"].run_after)
-        raise_for_failures(results)
-        return written
+        hook = warehouse()
+        scheduled = [result for result in results if result["status"] in ("created", "already_existed")]
+        # A retry writes only what its first try did not.
+        present = in_ledger(hook, [result["record_key"] for result in scheduled])
+        rows = [
+            (result["record_key"], result["activity_id"], result["activity"]["due_datetime"])
+            for result in scheduled
+            if result["record_key"] not in present
+        ]
+        if rows:
+            hook.insert_rows(LEDGER_TABLE, rows, target_fields=["record_key", "activity_id", "due_datetime"])
+        failed = [result for result in results if result not in scheduled]
+        if failed:
+            reasons = "; ".join(f"{result['record_key']}: {result['error']}" for result in failed[:20])
+            raise RuntimeError(f"Kizen did not schedule {len(failed)} cadence steps: {reasons}")
+        return len(rows)
 
     customers = select_new_customers()
     ensure_ledger >> customers
     scheduled = ScheduleActivityOperator(
         task_id="schedule_cadence",
         payload=build_cadence(customers),
-        # The record key (customer and step) names each result and is not sent to Kizen.
+        # The record key (customer and step) names each result and stays out of the request.
         dedupe_key="record_key",
-        # Per-record failures come back as results, so the ledger still records every success.
+        # Refused steps come back as results, so the ledger still records every success.
         fail_on_error=False,
     )
     record_ledger(scheduled.output)

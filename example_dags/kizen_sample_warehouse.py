@@ -1,24 +1,30 @@
-"""Sample warehouse tables for the example DAGs, used by the demo and the tests.
+"""Create the sample warehouse tables that the example DAGs read, with rows for the Kizen emulator.
 
-The contacts are those the Kizen emulator seeds, so every row resolves there. The DDL is portable
-SQL and the rows go in through the hook's `insert_rows`, so the same code fills SQLite and PostgreSQL.
+Run it once against your own Airflow's `kizen_warehouse` connection (any common.sql database):
+
+    python kizen_sample_warehouse.py                # or --conn-id another_connection
+
+It creates `kizen_followup_requests` (for kizen_warehouse_followups) and `kizen_new_customers` (for
+kizen_onboarding_cadence, signed up today), and refuses to touch tables that already exist. The
+contacts and employees are those the Kizen emulator (`kizen-emulator`) starts with.
 """
 
 from __future__ import annotations
 
+import argparse
 from datetime import date
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-from example_dags.kizen_example_support import table_name
-
-# Employee ids of the emulator's seed team (Jordan: account manager, Priya: customer success, Sam: sales).
+FOLLOWUP_REQUESTS_TABLE = "kizen_followup_requests"
+NEW_CUSTOMERS_TABLE = "kizen_new_customers"
+# Employee ids of the emulator's team: Jordan (account manager), Priya (customer success), Sam (sales).
 JORDAN_ID = "ddbc8b84-0900-527e-802a-30ffbc986175"
 PRIYA_ID = "f67002ae-2640-5fa9-9389-07928cebaa79"
 SAM_ID = "52ceac6b-5c9c-5ba6-a5a1-6f0e0373c3f5"
 
-FOLLOWUP_REQUESTS_DDL = """
-CREATE TABLE {table} (
+FOLLOWUP_REQUESTS_DDL = f"""
+CREATE TABLE {FOLLOWUP_REQUESTS_TABLE} (
     record_key VARCHAR(255) NOT NULL PRIMARY KEY,
     contact_email VARCHAR(255) NOT NULL,
     timezone VARCHAR(64) NOT NULL,
@@ -29,14 +35,8 @@ CREATE TABLE {table} (
 )
 """
 FOLLOWUP_REQUEST_COLUMNS = (
-    "record_key",
-    "contact_email",
-    "timezone",
-    "priority",
-    "reason",
-    "owner_employee_id",
-    "needs_followup",
-)
+    "record_key", "contact_email", "timezone", "priority", "reason", "owner_employee_id", "needs_followup"
+)  # fmt: skip
 FOLLOWUP_REQUESTS = (
     ("opp-1001", "ada.lovelace@example.com", "Europe/London", "high",
      "Renewal quote sent on Monday; confirm the seat count before it expires.", JORDAN_ID, 1),
@@ -62,8 +62,8 @@ HIGH_PRIORITY_EMAILS = (
     "katherine.johnson@example.com",
 )
 
-NEW_CUSTOMERS_DDL = """
-CREATE TABLE {table} (
+NEW_CUSTOMERS_DDL = f"""
+CREATE TABLE {NEW_CUSTOMERS_TABLE} (
     customer_key VARCHAR(255) NOT NULL PRIMARY KEY,
     contact_email VARCHAR(255) NOT NULL,
     timezone VARCHAR(64) NOT NULL,
@@ -78,14 +78,38 @@ NEW_CUSTOMERS = (
 )
 
 
-def create_followup_requests(hook: DbApiHook, table: str) -> None:
-    """Create `table` with the sample rows of the warehouse follow-ups DAG."""
-    hook.run(FOLLOWUP_REQUESTS_DDL.format(table=table_name(table)))
-    hook.insert_rows(table, FOLLOWUP_REQUESTS, target_fields=list(FOLLOWUP_REQUEST_COLUMNS))
+def create_followup_requests(hook: DbApiHook) -> None:
+    """Create the follow-up requests table with its sample rows."""
+    hook.run(FOLLOWUP_REQUESTS_DDL)
+    hook.insert_rows(FOLLOWUP_REQUESTS_TABLE, FOLLOWUP_REQUESTS, target_fields=list(FOLLOWUP_REQUEST_COLUMNS))
 
 
-def create_new_customers(hook: DbApiHook, table: str, signed_up_on: date) -> None:
-    """Create `table` with the sample customers of the onboarding DAG, all signed up on `signed_up_on`."""
-    hook.run(NEW_CUSTOMERS_DDL.format(table=table_name(table)))
+def create_new_customers(hook: DbApiHook, signed_up_on: date) -> None:
+    """Create the new customers table with its sample customers, all signed up on `signed_up_on`."""
+    hook.run(NEW_CUSTOMERS_DDL)
     rows = [(*customer, signed_up_on.isoformat()) for customer in NEW_CUSTOMERS]
-    hook.insert_rows(table, rows, target_fields=list(NEW_CUSTOMER_COLUMNS))
+    hook.insert_rows(NEW_CUSTOMERS_TABLE, rows, target_fields=list(NEW_CUSTOMER_COLUMNS))
+
+
+def main() -> None:
+    import os
+
+    from airflow.models.connection import Connection
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--conn-id", default="kizen_warehouse", help="the warehouse connection's id")
+    conn_id = parser.parse_args().conn_id
+    # Outside a task, only Airflow's core model reads connections from the metadata database; the
+    # SQL hooks read them through the Task SDK, which sees environment variables. So hand it over.
+    connection = Connection.get_connection_from_secrets(conn_id)
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = connection.as_json()
+    hook = connection.get_hook()
+    create_followup_requests(hook)
+    create_new_customers(hook, date.today())
+    print(f"Created {FOLLOWUP_REQUESTS_TABLE} and {NEW_CUSTOMERS_TABLE} in the {conn_id!r} warehouse.")
+
+
+if __name__ == "__main__":
+    main()

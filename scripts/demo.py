@@ -1,8 +1,10 @@
-"""Run kizen_warehouse_followups once against a running Kizen emulator and a SQLite warehouse.
+"""Run kizen_warehouse_followups, then kizen_followup_escalation, against a running Kizen emulator.
 
-`scripts/demo.sh` prepares the environment (AIRFLOW_HOME, the DAGs folder, the emulator's connection)
-and calls this. While the DAG waits for the high-priority follow-ups, a simulated sales rep logs some
-of them in Kizen; the rest run past the deadline and are escalated. Then a summary is printed.
+`scripts/demo.sh` prepares the environment (AIRFLOW_HOME, the DAGs folder, the emulator's connection,
+the sample SQLite warehouse) and calls this. The follow-ups DAG schedules the follow-ups and updates
+the ledger asset; the escalation DAG then waits for the high-priority ones, while a simulated sales
+rep logs some of them in Kizen; the rest run past the deadline and are escalated. Then a summary is
+printed.
 """
 
 from __future__ import annotations
@@ -15,13 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 DAG_ID = "kizen_warehouse_followups"
-SOURCE_TABLE = "kizen_followup_requests"
+ESCALATION_DAG_ID = "kizen_followup_escalation"
 LEDGER_TABLE = "kizen_followup_ledger"
-# Short waits, so the demo finishes in seconds; the DAG's defaults are hours.
-RUN_CONF = {"completion_timeout_seconds": 4, "poke_interval_seconds": 1}
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class SalesRep(threading.Thread):
@@ -76,11 +76,11 @@ def contact_email(activity: dict[str, Any]) -> str:
     return str(activity["associated_entities"][0]["entity"]["email"])
 
 
-def ledger(hook: Any) -> list[dict[str, Any]]:
-    from example_dags.kizen_example_support import ensure_ledger, query_dicts
-
-    ensure_ledger(hook, LEDGER_TABLE)
-    return query_dicts(hook, f"SELECT record_key, escalation_activity_id FROM {LEDGER_TABLE}")
+def ledger(hook: Any) -> dict[str, str | None]:
+    """record key -> escalation activity id, of every ledger row (none before the first run)."""
+    if not hook.get_records(f"SELECT name FROM sqlite_master WHERE name = '{LEDGER_TABLE}'"):
+        return {}
+    return dict(hook.get_records(f"SELECT record_key, escalation_activity_id FROM {LEDGER_TABLE}"))
 
 
 def main() -> int:
@@ -89,57 +89,58 @@ def main() -> int:
     parser.add_argument("--emulator-url", required=True)
     args = parser.parse_args()
 
-    warehouse_db = args.demo_dir / "warehouse.db"
-    new_warehouse = not warehouse_db.exists()
-    os.environ["AIRFLOW_CONN_KIZEN_WAREHOUSE"] = "sqlite://" + quote(str(warehouse_db), safe="")
     dags_folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
-    # As Airflow does when it parses DAGs: the example DAGs import their helpers from the DAGs folder.
-    sys.path.insert(0, dags_folder)
+    # The sample rows, to tell the summary which contact each ledger row is about.
+    sys.path.insert(0, str(REPO_ROOT))
+    from example_dags.kizen_sample_warehouse import FOLLOWUP_REQUESTS, HIGH_PRIORITY_EMAILS
 
     log_path = args.demo_dir / "dag-test.log"
-    print(f"Running {DAG_ID} (Airflow's log: {log_path})...", flush=True)
+    print(f"Running {DAG_ID}, then {ESCALATION_DAG_ID} (Airflow's log: {log_path})...", flush=True)
     with output_to(log_path):
         from airflow.dag_processing.dagbag import DagBag
+        from airflow.sdk import BaseHook
 
+        from airflow_provider_kizen.emulator import seed
         from airflow_provider_kizen.emulator.testing import EmulatorControl
-        from example_dags.kizen_example_support import warehouse_hook
-        from example_dags.kizen_sample_warehouse import (
-            FOLLOWUP_REQUESTS,
-            HIGH_PRIORITY_EMAILS,
-            create_followup_requests,
-        )
 
-        hook = warehouse_hook("kizen_warehouse")
-        if new_warehouse:
-            create_followup_requests(hook, SOURCE_TABLE)
+        hook = BaseHook.get_connection("kizen_warehouse").get_hook()
         before = ledger(hook)
-        dag = DagBag(dag_folder=dags_folder).get_dag(DAG_ID)
-        if dag is None:
-            raise SystemExit(f"{DAG_ID} did not load from {dags_folder}; see {log_path}")
+        bag = DagBag(dag_folder=dags_folder)
+        followups, escalation = bag.get_dag(DAG_ID), bag.get_dag(ESCALATION_DAG_ID)
+        if followups is None or escalation is None:
+            raise SystemExit(f"The example DAGs did not load from {dags_folder}; see {log_path}")
+        roles = {role["name"]: role["id"] for role in seed.ROLES}
         control = EmulatorControl(args.emulator_url)
-        # The rep gets to every high-priority follow-up but the last one, which is escalated.
+        # The rep gets to every new high-priority follow-up but the last one, which is escalated.
         rep = SalesRep(control, set(HIGH_PRIORITY_EMAILS[:-1]))
+        followups_run = followups.test(run_conf={"fallback_role_id": roles["Account Manager"]})
         rep.start()
         try:
-            dag_run = dag.test(run_conf=RUN_CONF)
+            # In a running Airflow the ledger asset starts this DAG; dag.test() needs asking. Short
+            # waits, so the demo finishes in seconds (the DAG's defaults are hours).
+            escalation_run = escalation.test(
+                run_conf={
+                    "completion_timeout_seconds": 4,
+                    "poke_interval_seconds": 1,
+                    "escalation_role_id": roles["Customer Success"],
+                }
+            )
         finally:
             rep.stopped.set()
             rep.join()
         after = ledger(hook)
-    escalated_before = {row["record_key"] for row in before if row["escalation_activity_id"]}
     emails = {key: email for key, email, *_ in FOLLOWUP_REQUESTS}
     escalated = sorted(
-        emails[row["record_key"]]
-        for row in after
-        if row["escalation_activity_id"] and row["record_key"] not in escalated_before
+        emails[key] for key, escalation_id in after.items() if escalation_id and not before.get(key)
     )
     scheduled = len(after) - len(before)
-    print(f"{'Created' if new_warehouse else 'Reused'} the SQLite warehouse {warehouse_db}")
-    print(f"{DAG_ID}: run {dag_run.run_id} finished in state {dag_run.state}")
+    print(f"{DAG_ID}: run {followups_run.run_id} finished in state {followups_run.state}")
     if scheduled:
         print(f"  scheduled:   {count(scheduled, 'follow-up')}, new in Kizen")
     else:
         print("  scheduled:   0 follow-ups; every row that needs one already has a ledger row")
+    print(f"  ledger rows: {len(after)} in {LEDGER_TABLE}")
+    print(f"{ESCALATION_DAG_ID}: run {escalation_run.run_id} finished in state {escalation_run.state}")
     print(
         f"  completed:   {count(len(rep.completed), 'high-priority follow-up')}, logged while the DAG waited"
     )
@@ -147,8 +148,7 @@ def main() -> int:
         f"  escalated:   {count(len(escalated), 'high-priority follow-up')} past the deadline"
         + (f": {', '.join(escalated)}" if escalated else "")
     )
-    print(f"  ledger rows: {len(after)} in {LEDGER_TABLE}")
-    return 0 if dag_run.state == "success" else 1
+    return 0 if followups_run.state == escalation_run.state == "success" else 1
 
 
 if __name__ == "__main__":

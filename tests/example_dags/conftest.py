@@ -1,4 +1,4 @@
-"""Warehouses for the example DAG tests: a fresh SQLite file, or a throwaway PostgreSQL schema."""
+"""Warehouses for the example DAG tests (an SQLite file or a PostgreSQL schema) and a dag.test() runner."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,40 +17,40 @@ import pytest
 WAREHOUSE_CONN_ID = "kizen_warehouse"
 
 
-# Airflow puts the DAGs folder on sys.path to parse DAGs, and the example DAGs import their shared
-# helpers from there (`example_dags.kizen_example_support`). The tests import them the same way.
+# The tests import the sample warehouse as `example_dags.kizen_sample_warehouse` from the DAGs folder.
 if os.environ["AIRFLOW__CORE__DAGS_FOLDER"] not in sys.path:
     sys.path.insert(0, os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
 
 
-@dataclass
 class Warehouse:
-    schema: str | None  # None on SQLite
-
-    def table(self, name: str) -> str:
-        return f"{self.schema}.{name}" if self.schema else name
+    """The `kizen_warehouse` connection the example DAGs use, as this test set it."""
 
     def hook(self) -> Any:
-        from example_dags.kizen_example_support import warehouse_hook
+        from airflow.sdk import BaseHook
 
-        return warehouse_hook(WAREHOUSE_CONN_ID)
+        return BaseHook.get_connection(WAREHOUSE_CONN_ID).get_hook()
 
     def rows(self, sql: str) -> list[dict[str, Any]]:
-        from example_dags.kizen_example_support import query_dicts
-
-        return query_dicts(self.hook(), sql)
+        with closing(self.hook().get_conn()) as conn, closing(conn.cursor()) as cursor:
+            cursor.execute(sql)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def warehouse(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[Warehouse]:
-    """The `kizen_warehouse` connection, pointing at an empty SQLite file or PostgreSQL schema."""
+    """`kizen_warehouse` pointing at an empty SQLite file, or at an empty PostgreSQL schema.
+
+    The example DAGs name their tables without a schema, so on PostgreSQL the connection's
+    `options` extra puts a throwaway schema first on the search path.
+    """
     if request.param == "sqlite":
         monkeypatch.setenv(
             "AIRFLOW_CONN_KIZEN_WAREHOUSE", "sqlite://" + quote(str(tmp_path / "warehouse.db"), safe="")
         )
-        yield Warehouse(None)
+        yield Warehouse()
         return
     import psycopg2
 
@@ -57,9 +58,10 @@ def warehouse(
     schema = f"kizen_example_{uuid.uuid4().hex[:12]}"
     with psycopg2.connect(dsn) as conn, conn.cursor() as cursor:
         cursor.execute(f"CREATE SCHEMA {schema}")
-    monkeypatch.setenv("AIRFLOW_CONN_KIZEN_WAREHOUSE", dsn)
+    separator = "&" if "?" in dsn else "?"
+    monkeypatch.setenv("AIRFLOW_CONN_KIZEN_WAREHOUSE", f"{dsn}{separator}options=-csearch_path%3D{schema}")
     try:
-        yield Warehouse(schema)
+        yield Warehouse()
     finally:
         conn = psycopg2.connect(dsn)
         try:

@@ -27,7 +27,8 @@ def test_demo_schedules_completes_escalates_and_keeps_a_ledger(tmp_path: Path) -
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        # Two DAG runs and an Airflow database migration: minutes on a busy machine.
+        timeout=600,
         check=False,
     )
 
@@ -38,6 +39,7 @@ def test_demo_schedules_completes_escalates_and_keeps_a_ledger(tmp_path: Path) -
     assert re.search(r"completed: +2 high-priority follow-ups", summary), summary
     assert re.search(r"escalated: +1 high-priority follow-up past the deadline: katherine.johnson@", summary)
     assert re.search(r"ledger rows: 6 ", summary), summary
+    assert "kizen_followup_escalation: run" in summary
     # The emulator it started is gone.
     port = re.search(r"running at http://127.0.0.1:(\d+)", summary)
     assert port is not None

@@ -6,22 +6,26 @@ from typing import Any
 
 import pendulum
 
-from example_dags.kizen_example_support import ACCOUNT_MANAGER_ROLE_ID, CUSTOMER_SUCCESS_ROLE_ID
+from airflow_provider_kizen.emulator import seed
 from example_dags.kizen_sample_warehouse import JORDAN_ID, NEW_CUSTOMERS, create_new_customers
 
 DAG_ID = "kizen_onboarding_cadence"
+ROLE_IDS = {role["name"]: role["id"] for role in seed.ROLES}
 
 
 def test_schedules_the_cadence_once_per_customer(warehouse, kizen_emulator, run_dag) -> None:
-    create_new_customers(warehouse.hook(), warehouse.table("new_customers"), pendulum.today("UTC").date())
+    create_new_customers(warehouse.hook(), pendulum.today("UTC").date())
     # A customer who signed up long before the look-back window gets nothing.
     old = ("cust-1999", "alan.turing@example.com", "Europe/London", None, "2020-01-01")
     warehouse.hook().insert_rows(
-        warehouse.table("new_customers"),
+        "kizen_new_customers",
         [old],
         target_fields=["customer_key", "contact_email", "timezone", "account_manager_id", "signed_up_on"],
     )
-    conf = {"customers_table": warehouse.table("new_customers"), "ledger_table": warehouse.table("ledger")}
+    conf = {
+        "account_manager_role_id": ROLE_IDS["Account Manager"],
+        "onboarding_role_id": ROLE_IDS["Customer Success"],
+    }
 
     first = run_dag(DAG_ID, conf)
 
@@ -40,6 +44,8 @@ def test_schedules_the_cadence_once_per_customer(warehouse, kizen_emulator, run_
         ]
         day_zero = pendulum.parse(welcome["due_datetime"]).in_timezone(timezone)
         assert (day_zero.hour, day_zero.minute) == (10, 0)
+        # Counted from now: the welcome call is never in the past.
+        assert day_zero > pendulum.now(timezone)
         for activity in (check_in, review):
             due = pendulum.parse(activity["due_datetime"]).in_timezone(timezone)
             assert due.day_of_week < pendulum.WeekDay.SATURDAY
@@ -50,14 +56,14 @@ def test_schedules_the_cadence_once_per_customer(warehouse, kizen_emulator, run_
         assert {n["type"] for n in welcome["notifications"]} == {"text"}
         assert {n["type"] for n in check_in["notifications"]} == {"email", "text"}
         # The check-in goes to the onboarding role; the others to the account manager, or their role.
-        assert check_in["role"]["id"] == CUSTOMER_SUCCESS_ROLE_ID
+        assert check_in["role"]["id"] == ROLE_IDS["Customer Success"]
         for activity in (welcome, review):
             if manager_id:
                 assert manager_id == JORDAN_ID
                 assert activity["employee"]["id"] == manager_id
             else:
-                assert activity["role"]["id"] == ACCOUNT_MANAGER_ROLE_ID
-    ledger = warehouse.rows(f"SELECT record_key, activity_id FROM {warehouse.table('ledger')}")
+                assert activity["role"]["id"] == ROLE_IDS["Account Manager"]
+    ledger = warehouse.rows("SELECT record_key, activity_id FROM kizen_onboarding_ledger")
     assert {row["activity_id"] for row in ledger} == {a["id"] for a in activities}
     assert {row["record_key"] for row in ledger} == {
         f"{customer[0]}:{step}"

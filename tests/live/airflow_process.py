@@ -102,6 +102,9 @@ def _airflow_env(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        # Task processes talk to the API server, which shares a busy machine with everything else;
+        # its 5 s default fails tasks under load (Airflow's own advice for "high load").
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         **extra_env,
     }
 
@@ -217,7 +220,19 @@ class LiveAirflow:
 
     def client(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return httpx.Client(base_url=self.api_url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.api_url, headers=headers, timeout=60)
+
+    def cli(self, *arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run `airflow <arguments>` against this instance; the result is not checked."""
+        return subprocess.run(
+            [AIRFLOW_CLI, *arguments],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def start(self, name: str) -> None:
         """Start one component in its own process group and working directory, logging to `<name>.log`."""
@@ -420,7 +435,7 @@ def running_airflow(
     *,
     extra_env: Mapping[str, str] | None = None,
     components: Mapping[str, Sequence[str]] = COMPONENTS,
-    startup_timeout: float = 120,
+    startup_timeout: float = 300,
 ) -> Iterator[LiveAirflow]:
     """Migrate a fresh metadata database, start the components, log in as admin.
 
@@ -434,7 +449,13 @@ def running_airflow(
     (home / "passwords.json").write_text(json.dumps({ADMIN_USER: password}))
     started = time.monotonic()
     migrate = subprocess.run(
-        [AIRFLOW_CLI, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=180
+        # A guard against a hang, not a speed check: on a busy machine migrating takes minutes.
+        [AIRFLOW_CLI, "db", "migrate"],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if migrate.returncode != 0:
         raise AirflowProcessError(

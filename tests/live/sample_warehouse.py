@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 WAREHOUSE_CONN_ID = "kizen_warehouse"
 SOURCE_TABLE = "kizen_followup_requests"
 LEDGER_TABLE = "kizen_followup_ledger"
+EXAMPLES_FOLDER = Path(__file__).resolve().parents[2] / "example_dags"
 
 
 def sqlite_connection(path: Path) -> str:
@@ -30,14 +30,14 @@ def connection_env(path: Path) -> dict[str, str]:
 def create_sample_warehouse(path: Path) -> None:
     """Create `path` holding the example DAG's sample follow-up requests."""
     with pytest.MonkeyPatch.context() as patch:
-        # The example DAGs' shared modules import as `example_dags.*` from the DAGs folder, as Airflow does.
-        patch.syspath_prepend(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+        # Each example file stands alone, so its module imports by file name from the examples folder.
+        patch.syspath_prepend(str(EXAMPLES_FOLDER))
         for name, value in connection_env(path).items():
             patch.setenv(name, value)
-        from example_dags.kizen_example_support import warehouse_hook
-        from example_dags.kizen_sample_warehouse import create_followup_requests
+        from airflow.sdk import BaseHook
+        from kizen_sample_warehouse import create_followup_requests
 
-        create_followup_requests(warehouse_hook(WAREHOUSE_CONN_ID), SOURCE_TABLE)
+        create_followup_requests(BaseHook.get_connection(WAREHOUSE_CONN_ID).get_hook())
 
 
 def query(path: Path, sql: str) -> list[dict[str, Any]]:

@@ -27,8 +27,10 @@ pytestmark = pytest.mark.live_airflow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MANUAL_DAG = "kizen_manual_followup"
 WAREHOUSE_DAG = "kizen_warehouse_followups"
+ESCALATION_DAG = "kizen_followup_escalation"
+EXAMPLE_DAG_FILES = [f"{dag_id}.py" for dag_id in (MANUAL_DAG, WAREHOUSE_DAG, ESCALATION_DAG)]
 SENSOR = "ScheduledActivityCompletedSensor"
-SENSOR_TASK = "wait_for_high_priority"
+SENSOR_TASK = "wait_for_completion"
 RUN_TIMEOUT_SECONDS = 150
 
 
@@ -38,11 +40,14 @@ def airflow(
 ) -> Iterator[LiveAirflow]:
     home = tmp_path_factory.mktemp("airflow-home")
     dags_folder = home / "dags"
-    shutil.copytree(REPO_ROOT / "example_dags", dags_folder / "example_dags")
+    # Each example file copied alone, as a user would.
+    dags_folder.mkdir()
+    for name in EXAMPLE_DAG_FILES:
+        shutil.copy(REPO_ROOT / "example_dags" / name, dags_folder)
     connections = {"AIRFLOW_CONN_KIZEN_DEFAULT": emulator.connection_uri, **connection_env(warehouse)}
     with running_airflow(home, dags_folder, extra_env=connections) as live:
-        live.wait_for_dags([MANUAL_DAG, WAREHOUSE_DAG])
-        for dag_id in (MANUAL_DAG, WAREHOUSE_DAG):
+        live.wait_for_dags([MANUAL_DAG, WAREHOUSE_DAG, ESCALATION_DAG])
+        for dag_id in (MANUAL_DAG, WAREHOUSE_DAG, ESCALATION_DAG):
             live.unpause(dag_id)
         yield live
     print("live Airflow phases (seconds):", {phase: round(took, 1) for phase, took in live.timings.items()})
@@ -54,39 +59,58 @@ class TriggeredRuns:
     manual: RunWatch
     manual_conf: dict[str, Any]
     followups: RunWatch
+    escalation: RunWatch
+    # The escalation DAG's asset events queued by the follow-ups run, before the escalation run took them.
+    queued_ledger_events: list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
 def triggered(airflow: LiveAirflow, emulator: EmulatorHandle) -> TriggeredRuns:
-    """Both example DAGs triggered with a conf; their follow-ups completed once the sensor has deferred."""
+    """The example DAGs triggered with a conf; the follow-ups completed once the sensor has deferred."""
+    due = pendulum.now("Asia/Tokyo").add(days=2).replace(second=0, microsecond=0)
     manual_conf = {
         "contact_email": "grace.hopper@example.com",
         "activity_type": "proposal_review",
-        "due_datetime": pendulum.now("UTC").add(days=2).replace(microsecond=0).isoformat(),
+        # As the form's picker sends it: the date and time shown, with a Z.
+        "due_datetime": due.format("YYYY-MM-DDTHH:mm:ss.SSS") + "Z",
+        "timezone": "Asia/Tokyo",
         "note": "Walk through the proposal.\nBring the compiler benchmarks.",
-        "reminders": [{"type": "text", "time_amount": 15, "time_unit": "minute"}],
+        "text_reminder": "15 minutes",
     }
-    # Chunks of 4 split the 6 rows needing a follow-up over two mapped tasks; the sensor polls often.
-    warehouse_conf = {"chunk_size": 4, "poke_interval_seconds": 2, "completion_timeout_seconds": 300}
+    # Chunks of 4 split the 6 rows needing a follow-up over two mapped tasks.
     manual = airflow.trigger_run(MANUAL_DAG, manual_conf)
-    followups = airflow.trigger_run(WAREHOUSE_DAG, warehouse_conf)
-    runs = [manual, followups]
+    followups = airflow.trigger_run(WAREHOUSE_DAG, {"chunk_size": 4})
+    airflow.watch(
+        [manual, followups],
+        lambda: manual.finished and followups.finished,
+        what="the manual and follow-ups runs to finish",
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
+    with airflow.client() as api:
+        queued = api.get(f"/api/v2/dags/{ESCALATION_DAG}/assets/queuedEvents").raise_for_status().json()
+    # These tests schedule no runs themselves (the scheduler's job schedule is off), so the escalation
+    # run the ledger update queued is triggered here, with a short poll interval.
+    escalation = airflow.trigger_run(
+        ESCALATION_DAG, {"poke_interval_seconds": 2, "completion_timeout_seconds": 300}
+    )
 
     def sensor_deferred() -> bool:
-        return any("deferred" in states for states in followups.tasks_of(SENSOR).values())
+        return any("deferred" in states for states in escalation.tasks_of(SENSOR).values())
 
-    airflow.watch(runs, sensor_deferred, what="the completion sensor to defer", timeout=RUN_TIMEOUT_SECONDS)
-    airflow.wait_for_deferral_reported(followups, SENSOR_TASK, map_index=0)
+    airflow.watch(
+        [escalation], sensor_deferred, what="the completion sensor to defer", timeout=RUN_TIMEOUT_SECONDS
+    )
+    airflow.wait_for_deferral_reported(escalation, SENSOR_TASK, map_index=0)
     # The sensor now waits in the triggerer. Someone at Kizen logs the follow-ups as done.
     for activity in emulator.control.activities():
         emulator.control.complete(activity["id"])
     airflow.watch(
-        runs,
-        lambda: all(run.finished for run in runs),
-        what="the runs to finish",
+        [escalation],
+        lambda: escalation.finished,
+        what="the escalation run to finish",
         timeout=RUN_TIMEOUT_SECONDS,
     )
-    return TriggeredRuns(manual, manual_conf, followups)
+    return TriggeredRuns(manual, manual_conf, followups, escalation, queued["queued_events"])
 
 
 def _contact_email(activity: dict[str, Any]) -> str:
@@ -100,12 +124,7 @@ def _contact_email(activity: dict[str, Any]) -> str:
         pytest.param({"contact_email": "not-an-email"}, "contact_email", "not-an-email", id="email"),
         pytest.param({"activity_type": "lunch"}, "activity_type", "lunch", id="activity-type"),
         pytest.param({"due_datetime": "next tuesday"}, "due_datetime", "next tuesday", id="due-datetime"),
-        pytest.param(
-            {"reminders": [{"type": "pigeon", "time_amount": 1, "time_unit": "hour"}]},
-            "reminders",
-            "pigeon",
-            id="reminder",
-        ),
+        pytest.param({"email_reminder": "by pigeon"}, "email_reminder", "by pigeon", id="reminder"),
     ],
 )
 def test_trigger_with_invalid_params_is_refused(
@@ -113,7 +132,7 @@ def test_trigger_with_invalid_params_is_refused(
 ) -> None:
     valid = {
         "contact_email": "ada.lovelace@example.com",
-        "due_datetime": "2026-12-01T10:00:00+00:00",
+        "due_datetime": "2026-12-01T10:00:00.000Z",
         "note": "Check in after the workshop.",
     }
     runs_before = airflow.run_count(MANUAL_DAG)
@@ -128,25 +147,41 @@ def test_trigger_with_invalid_params_is_refused(
     assert airflow.run_count(MANUAL_DAG) == runs_before
 
 
-def test_both_runs_succeed(triggered: TriggeredRuns) -> None:
+def test_the_runs_succeed(triggered: TriggeredRuns) -> None:
     assert triggered.manual.state == "success", triggered.manual.describe()
     assert triggered.manual.final_states("schedule_followup") == ["success"], triggered.manual.describe()
     followups = triggered.followups
     assert followups.state == "success", followups.describe()
     assert followups.final_states("schedule_followups") == ["success", "success"], followups.describe()
+    escalation = triggered.escalation
+    assert escalation.state == "success", escalation.describe()
     # Every high-priority follow-up was completed in time: no escalation.
-    assert followups.final_states("no_escalation_needed") == ["success"], followups.describe()
-    assert followups.final_states("schedule_escalations") == ["skipped"], followups.describe()
+    assert escalation.final_states("no_escalation_needed") == ["success"], escalation.describe()
+    assert escalation.final_states("schedule_escalations") == ["skipped"], escalation.describe()
+
+
+def test_the_ledger_update_queues_the_escalation_dag(triggered: TriggeredRuns) -> None:
+    (event,) = triggered.queued_ledger_events
+    assert event["dag_id"] == ESCALATION_DAG
+
+
+def test_daily_dags_start_no_run_when_unpaused(airflow: LiveAirflow, triggered: TriggeredRuns) -> None:
+    """Unpaused (by the fixture), the daily DAG waits for its next morning instead of running at once."""
+    with airflow.client() as api:
+        dag = api.get(f"/api/v2/dags/{WAREHOUSE_DAG}").raise_for_status().json()
+    assert not dag["is_paused"]
+    assert pendulum.parse(dag["next_dagrun_run_after"]) > pendulum.now("UTC")
+    assert airflow.run_count(WAREHOUSE_DAG) == 1  # the test's own
 
 
 def test_sensor_waits_deferred_in_the_triggerer(triggered: TriggeredRuns, airflow: LiveAirflow) -> None:
-    followups = triggered.followups
-    (states,) = followups.tasks_of(SENSOR).values()
+    escalation = triggered.escalation
+    (states,) = escalation.tasks_of(SENSOR).values()
     # Its wait ran in the triggerer, and it came back to a worker only to finish.
-    assert "deferred" in states, followups.describe()
-    assert states[-1] == "success", followups.describe()
+    assert "deferred" in states, escalation.describe()
+    assert states[-1] == "success", escalation.describe()
     with airflow.client() as api:
-        path = f"/api/v2/dags/{WAREHOUSE_DAG}/dagRuns/{followups.run_id}/taskInstances/{SENSOR_TASK}/0"
+        path = f"/api/v2/dags/{ESCALATION_DAG}/dagRuns/{escalation.run_id}/taskInstances/{SENSOR_TASK}/0"
         sensor = api.get(path).raise_for_status().json()
     assert sensor["operator"] == SENSOR
     # Resuming from the trigger continued the first try; nothing failed and retried.
@@ -158,7 +193,10 @@ def test_manual_followup_is_in_kizen(triggered: TriggeredRuns, emulator: Emulato
     (activity,) = [a for a in emulator.control.activities() if a["note"] == conf["note"]]
     assert _contact_email(activity) == conf["contact_email"]
     assert activity["activity_object"]["api_name"] == conf["activity_type"]
-    assert pendulum.parse(activity["due_datetime"]) == pendulum.parse(conf["due_datetime"])
+    # The picker's date and time, read in Tokyo (UTC+9).
+    expected = pendulum.parse(conf["due_datetime"].removesuffix("Z"), tz="Asia/Tokyo")
+    assert pendulum.parse(activity["due_datetime"]) == expected
+    assert [(n["type"], n["time_amount"]) for n in activity["notifications"]] == [("email", 1), ("text", 15)]
 
 
 def test_warehouse_followups_are_in_kizen_and_the_ledger(
@@ -173,8 +211,8 @@ def test_warehouse_followups_are_in_kizen_and_the_ledger(
         activity = activities[ledger[request["record_key"]]["activity_id"]]
         assert _contact_email(activity) == request["contact_email"]
         assert activity["note"] == request["reason"]
-    # The sensor waited for exactly the high-priority follow-ups, and returned them completed.
-    waited_for = airflow.xcom(WAREHOUSE_DAG, triggered.followups.run_id, task_id=SENSOR_TASK, map_index=0)
+    # The escalation's sensor waited for exactly the high-priority follow-ups, and returned them completed.
+    waited_for = airflow.xcom(ESCALATION_DAG, triggered.escalation.run_id, task_id=SENSOR_TASK, map_index=0)
     high_priority = {request["record_key"] for request in requests if request["priority"] == "high"}
     assert {activity["id"] for activity in waited_for} == {
         ledger[key]["activity_id"] for key in high_priority
