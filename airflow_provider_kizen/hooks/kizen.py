@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -161,13 +161,17 @@ class KizenHook(BaseHook):
         ``employee_ids``, ``completed``, ``ordering``, ``page_size``...): bools become true/false, lists
         become comma lists and datetimes ISO strings.
         """
+        for page in self.list_scheduled_activity_pages(**filters):
+            yield from page
+
+    def list_scheduled_activity_pages(self, **filters: Any) -> Iterator[list[ScheduledActivity]]:
+        """The same list one page at a time, so a caller can count its requests and stop between them."""
         path = SCHEDULED_ACTIVITIES_PATH
         params: Params = encode_filters(filters)
         while True:
             response = self._request("GET", path, params=params)
             results, next_url = split_page(decode_json(response), response)
-            for item in results:
-                yield ScheduledActivity.model_validate(item)
+            yield [ScheduledActivity.model_validate(item) for item in results]
             if next_url is None:
                 return
             path, params = next_page(self.get_config(), next_url)
@@ -190,13 +194,20 @@ class KizenHook(BaseHook):
 
     async def alist_scheduled_activities(self, **filters: Any) -> AsyncIterator[ScheduledActivity]:
         """Async twin of `list_scheduled_activities`."""
+        async for page in self.alist_scheduled_activity_pages(**filters):
+            for activity in page:
+                yield activity
+
+    async def alist_scheduled_activity_pages(
+        self, **filters: Any
+    ) -> AsyncGenerator[list[ScheduledActivity], None]:
+        """Async twin of `list_scheduled_activity_pages`."""
         path = SCHEDULED_ACTIVITIES_PATH
         params: Params = encode_filters(filters)
         while True:
             response = await self._arequest("GET", path, params=params)
             results, next_url = split_page(decode_json(response), response)
-            for item in results:
-                yield ScheduledActivity.model_validate(item)
+            yield [ScheduledActivity.model_validate(item) for item in results]
             if next_url is None:
                 return
             path, params = next_page(await self.aget_config(), next_url)
