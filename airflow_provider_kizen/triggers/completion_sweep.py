@@ -35,7 +35,7 @@ from typing import Any
 from airflow_provider_kizen.client.errors import KizenError
 from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.hooks.kizen import KizenHook
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityStatus
 
 PAGE_SIZE = 1000  # Kizen's largest page
 # A listing stops this many pages after the pages its own unaccounted ids could fill, so a filter that
@@ -109,11 +109,13 @@ class CompletionSweep:
 
     def completed_records(self) -> list[dict[str, str | None]]:
         """``{id, completed_at, logged_activity_id}`` of each completed activity, in watch order."""
-        return [
-            {"id": activity_id, "completed_at": completed_at, "logged_activity_id": logged_activity_id}
-            for activity_id in self.completed_ids()
-            for completed_at, logged_activity_id in (self._completed[activity_id],)
-        ]
+        records = []
+        for activity_id in self.completed_ids():
+            completed_at, logged_activity_id = self._completed[activity_id]
+            records.append(
+                {"id": activity_id, "completed_at": completed_at, "logged_activity_id": logged_activity_id}
+            )
+        return records
 
     def completed_activities(self, activity_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The kept whole activities of these completed ids (needs ``keep_activities``)."""
@@ -136,14 +138,19 @@ class CompletionSweep:
         if reads:
             yield DirectReads(reads)
 
-    def see_page(self, listing: Listing, page: list[ScheduledActivity], pages_read: int) -> bool:
+    @property
+    def item_model(self) -> type[ScheduledActivityStatus]:
+        """What a page's activities are decoded as: whole only when they are kept whole."""
+        return ScheduledActivity if self.keep_activities else ScheduledActivityStatus
+
+    def see_page(self, listing: Listing, page: Sequence[ScheduledActivityStatus], pages_read: int) -> bool:
         """Take in one page of `listing`; True when its next page is worth asking for."""
         for activity in page:
             if activity.id in self._pending:
                 self.see(activity)
         return pages_read < listing.max_pages and bool(self._unaccounted())
 
-    def see(self, activity: ScheduledActivity) -> None:
+    def see(self, activity: ScheduledActivityStatus) -> None:
         """Take in what Kizen shows of one watched activity."""
         activity_id = activity.id
         self._seen.add(activity_id)
@@ -197,7 +204,8 @@ def sweep_once(hook: KizenHook, sweep: CompletionSweep) -> None:
     for request in sweep.cycle():
         if isinstance(request, Listing):
             try:
-                for pages_read, page in enumerate(hook.list_scheduled_activity_pages(**request.filters), 1):
+                pages = hook.list_scheduled_activity_pages(sweep.item_model, **request.filters)
+                for pages_read, page in enumerate(pages, 1):
                     if not sweep.see_page(request, page, pages_read):
                         break
             except KizenError as error:
@@ -218,7 +226,8 @@ async def asweep_once(hook: KizenHook, sweep: CompletionSweep, *, pace: Pace, ma
     for request in sweep.cycle():
         if isinstance(request, Listing):
             try:
-                async with aclosing(hook.alist_scheduled_activity_pages(**request.filters)) as pages:
+                listed = hook.alist_scheduled_activity_pages(sweep.item_model, **request.filters)
+                async with aclosing(listed) as pages:
                     pages_read = 0
                     async for page in pages:
                         pages_read += 1
