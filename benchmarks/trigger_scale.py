@@ -198,44 +198,42 @@ async def complete(base_url: str, ids: list[str], after_seconds: float, concurre
 
 
 class RequestLog:
-    """Every request the trigger's hook sends, with when it started, grouped into poll cycles.
+    """Every request the trigger's hook sends, counted per poll cycle.
 
-    It wraps `KizenHook._arequest`, the one place every async request goes through, so it counts the
-    same way whatever the trigger does within a cycle. A pause longer than half the poll interval
-    between two requests ends a cycle: within one, requests follow each other at once.
+    It wraps `KizenHook._arequest`, the one place every async request goes through, and the trigger's
+    `asweep_once`, which runs one cycle.
     """
 
     def __init__(self) -> None:
-        self.started_at: list[float] = []
-        self._original: Any = None
+        self.per_cycle: list[int] = []
+        self._originals: list[tuple[Any, str, Any]] = []
 
     def __enter__(self) -> RequestLog:
         from airflow_provider_kizen.hooks.kizen import KizenHook
+        from airflow_provider_kizen.triggers import scheduled_activity
 
-        self._original = original = KizenHook._arequest
-        log = self.started_at
+        # The trigger module's own name for the sweep, which is what its loop calls.
+        request, sweep = KizenHook._arequest, vars(scheduled_activity)["asweep_once"]
+        counts = self.per_cycle
 
-        async def counted(hook: Any, *args: Any, **kwargs: Any) -> Any:
-            log.append(time.perf_counter())
-            return await original(hook, *args, **kwargs)
+        async def counted_request(hook: Any, *args: Any, **kwargs: Any) -> Any:
+            counts[-1] += 1
+            return await request(hook, *args, **kwargs)
 
-        KizenHook._arequest = counted  # type: ignore[method-assign,assignment]
+        async def counted_sweep(*args: Any, **kwargs: Any) -> None:
+            counts.append(0)
+            await sweep(*args, **kwargs)
+
+        self._originals = [(KizenHook, "_arequest", request), (scheduled_activity, "asweep_once", sweep)]
+        self._set([counted_request, counted_sweep])
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from airflow_provider_kizen.hooks.kizen import KizenHook
+        self._set([original for _, _, original in self._originals])
 
-        KizenHook._arequest = self._original  # type: ignore[method-assign]
-
-    def per_cycle(self, poll_interval: float) -> list[int]:
-        counts: list[int] = []
-        previous = None
-        for started in self.started_at:
-            if previous is None or started - previous > poll_interval / 2:
-                counts.append(0)
-            counts[-1] += 1
-            previous = started
-        return counts
+    def _set(self, values: list[Any]) -> None:
+        for (owner, name, _), value in zip(self._originals, values, strict=True):
+            setattr(owner, name, value)
 
 
 async def watch(activity_ids: list[str], args: argparse.Namespace) -> dict[str, Any]:
@@ -264,7 +262,7 @@ async def watch(activity_ids: list[str], args: argparse.Namespace) -> dict[str, 
         "status": event.payload["status"],
         "event_bytes": len(event_json.encode()),
         "seconds": seconds,
-        "requests_per_cycle": requests.per_cycle(args.poll_interval),
+        "requests_per_cycle": requests.per_cycle,
         "longest_stall_ms": stalls.longest_ms,
         "longest_busy_ms": stalls.longest_busy_ms,
         "longest_without_gc_ms": stalls.longest_without_gc_ms,
