@@ -285,14 +285,20 @@ async def test_rate_limits_and_unavailability_do_not_end_the_wait(
     kizen_emulator, create_scheduled_activities, quick_retries
 ) -> None:
     activity_ids = create_scheduled_activities(5)
-    for activity_id in activity_ids:
-        kizen_emulator.control.complete(activity_id, after_seconds=1)
     # With seed 2, both a 429 and a 503 come within the first eight requests.
     kizen_emulator.control.set_faults(
         path=LIST_PATH, rate_429=0.2, retry_after_seconds=0.1, rate_503=0.2, seed=2
     )
 
+    async def complete_after_eight_requests() -> None:
+        while len(await asyncio.to_thread(reads, kizen_emulator)) < 8:  # noqa: ASYNC110 (polls the emulator)
+            await asyncio.sleep(0.05)
+        for activity_id in activity_ids:
+            await asyncio.to_thread(kizen_emulator.control.complete, activity_id)
+
+    completing = asyncio.create_task(complete_after_eight_requests())
     event = await first_event(make_trigger(activity_ids))
+    await completing
 
     assert event["status"] == "success"
     assert [record["id"] for record in event["completed"]] == activity_ids
