@@ -41,14 +41,15 @@ def _reading(field: str | None, inside: Callable[..., bool], *, honours_complete
     (or ignores them when `field` is None), and ignores `completed` unless `honours_completed`."""
     original = ActivityStore.query
 
-    def query(store: ActivityStore, filters: ActivityFilters) -> list[Row]:
+    # Whatever else the store's query takes (a profile, a user) passes through untouched.
+    def query(store: ActivityStore, filters: ActivityFilters, *args: Any, **kwargs: Any) -> list[Row]:
         wider = dataclasses.replace(
             filters,
             from_date=None,
             to_date=None,
             completed=filters.completed if honours_completed else None,
         )
-        rows = original(store, wider)
+        rows = original(store, wider, *args, **kwargs)
         if field is None:
             return rows
         return [
