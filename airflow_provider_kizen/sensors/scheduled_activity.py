@@ -22,9 +22,8 @@ from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.triggers.completion_sweep import CompletionSweep, CycleCutShort, sweep_once
 from airflow_provider_kizen.triggers.waiting_policy import TRANSIENT_ERRORS, unwatchable_message
 
-# The trigger's own deadline ends a deferred wait with a timeout event that names the pending ids. The
-# deferral timeout Airflow enforces is a backstop (a triggerer that is down), so it comes a little later.
-DEFERRAL_GRACE = timedelta(minutes=5)
+# What Airflow passes as next_method when it ends a deferral itself (its timeout, or a failed trigger).
+DEFERRAL_FAILED = "__fail__"
 # How many ids the log line before deferring names.
 IDS_SHOWN = 5
 
@@ -162,7 +161,7 @@ class ScheduledActivityCompletedSensor(BaseSensorOperator):
                 include_activities=self.include_activities,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
+            timeout=timedelta(seconds=self.timeout),
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -196,6 +195,22 @@ class ScheduledActivityCompletedSensor(BaseSensorOperator):
     def _push_ids(context: Context, completed_ids: list[str], pending_ids: list[str]) -> None:
         context["ti"].xcom_push(key="completed_ids", value=completed_ids)
         context["ti"].xcom_push(key="pending_ids", value=pending_ids)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """When Airflow, not the trigger, ended the wait (its deferral timeout came first, or the
+        trigger failed), look once more so the id XComs are pushed all the same, then let
+        ``BaseSensorOperator`` raise (or skip under ``soft_fail``)."""
+        if next_method == DEFERRAL_FAILED:
+            sweep = CompletionSweep(parse_activity_ids(self.activity_ids))
+            try:
+                sweep_once(self.hook, sweep)
+            except CycleCutShort as cut_short:
+                self.log.warning("Could not look at Kizen once more: %s", cut_short)
+            else:
+                self._push_ids(context, sweep.completed_ids(), sweep.pending_ids())
+            finally:
+                self.hook.close()
+        return super().resume_execution(next_method, next_kwargs, context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Resume from the trigger. ``BaseSensorOperator.resume_execution`` turns a raise into a

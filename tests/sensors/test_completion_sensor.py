@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from airflow.sdk.bases.operator import TriggerFailureReason
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -20,7 +21,6 @@ from airflow.sdk.exceptions import (
 from airflow.utils.state import TaskInstanceState
 
 from airflow_provider_kizen.sensors.scheduled_activity import (
-    DEFERRAL_GRACE,
     ScheduledActivityCompletedSensor,
     parse_activity_ids,
 )
@@ -88,7 +88,7 @@ def test_deferrable_mode_looks_once_then_defers_saying_what_it_waits_for(
 
     looked = [r for r in kizen_emulator.control.requests(LIST_PATH) if r["method"] == "GET"]
     assert len(looked) == 1, "one page showed all seven before deferring"
-    assert deferred.value.timeout == timedelta(seconds=600) + DEFERRAL_GRACE
+    assert deferred.value.timeout == timedelta(seconds=600)
     assert deferred.value.method_name == "execute_complete"
     trigger = deferred.value.trigger
     assert isinstance(trigger, ScheduledActivityCompletedTrigger)
@@ -169,6 +169,24 @@ def test_a_timeout_event_pushes_the_pending_and_completed_ids_then_raises() -> N
         make_sensor().execute_complete({"ti": ti}, event)  # type: ignore[arg-type]
 
     assert ti.xcoms == {"completed_ids": ["a1"], "pending_ids": ["b2"]}
+
+
+def test_a_deferral_timeout_from_airflow_still_pushes_the_ids_after_one_more_look(
+    kizen_emulator, create_scheduled_activities
+) -> None:
+    done, pending = create_scheduled_activities(2)
+    kizen_emulator.control.complete(done)
+    ti = RecordingTaskInstance()
+    sensor = make_sensor(activity_ids=[done, pending], deferrable=True)
+
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.resume_execution(
+            "__fail__",
+            {"error": TriggerFailureReason.TRIGGER_TIMEOUT},
+            {"ti": ti},  # type: ignore[arg-type]
+        )
+
+    assert ti.xcoms == {"completed_ids": [done], "pending_ids": [pending]}
 
 
 @pytest.mark.parametrize(
