@@ -48,6 +48,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_kizen.triggers.scheduled_activity"],
             }
         ],
+        "extra-links": ["airflow_provider_kizen.links.kizen_app.KizenScheduledActivitiesLink"],
         "connection-types": [
             {
                 "connection-type": "kizen",
@@ -111,6 +112,25 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Longest retry delay (seconds)",
                         "description": "The delay between attempts never grows past this. Default 30.",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "web_url": {
+                        "label": "Web app URL",
+                        "description": "Where people use Kizen in a browser, for the task's Kizen link. "
+                        "Default: the Base URL.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "activity_link": {
+                        "label": "Link to one activity",
+                        "description": "The task's Kizen link when it created one activity; {web_url} and "
+                        "{activity_id} are filled in. Default {web_url}/activities/scheduled/{activity_id} "
+                        "(a guess: Kizen does not document its web app's URLs).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "activities_link": {
+                        "label": "Link to activities",
+                        "description": "The task's Kizen link when it created several; {web_url} is "
+                        "filled in. Default {web_url}/activities (a guess).",
+                        "schema": {"type": ["string", "null"]},
                     },
                 },
             }

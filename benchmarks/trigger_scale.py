@@ -5,7 +5,8 @@ nor its GIL. The script schedules the activities and completes half of them at o
 is completed `--pending-for` seconds later. Then one trigger watches all of them until its success
 event. It reports:
 
-- the requests per poll cycle: each cycle should read only the ids still pending;
+- the requests per poll cycle and in all, counted where every request of the hook goes through;
+- the size of the success event, which Airflow stores, hands to the worker and logs;
 - the longest event-loop stall: a heartbeat coroutine sleeps 5 ms at a time on the trigger's loop,
   and any lateness is time the loop spent on something else (target < 20 ms). On a busy machine
   part of that is waiting for a CPU, so it also reports the most CPU the loop's thread used between
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import sys
 import tempfile
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+ACTIVITIES_PATH = "/api/activities/scheduled-activity"
 HEARTBEAT_SECONDS = 0.005
 RSS_SAMPLE_SECONDS = 0.02
 STALL_TARGET_MS = 20.0
@@ -194,47 +197,72 @@ async def complete(base_url: str, ids: list[str], after_seconds: float, concurre
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-def measured_trigger_class() -> type:
-    from airflow_provider_kizen.triggers.scheduled_activity import ScheduledActivityCompletedTrigger
+class RequestLog:
+    """Every request the trigger's hook sends, counted per poll cycle.
 
-    class MeasuredTrigger(ScheduledActivityCompletedTrigger):
-        """Records, per poll cycle, how many ids it read and how long that took."""
+    It wraps `KizenHook._arequest`, the one place every async request goes through, and the trigger's
+    `asweep_once`, which runs one cycle.
+    """
 
-        cycles: list[tuple[int, float]]
+    def __init__(self) -> None:
+        self.per_cycle: list[int] = []
+        self._originals: list[tuple[Any, str, Any]] = []
 
-        async def _poll(self, hook: Any, pace: Any, pending: list[str], cycle: Any) -> None:
-            started = time.perf_counter()
-            await super()._poll(hook, pace, pending, cycle)
-            self.cycles.append((len(pending), time.perf_counter() - started))
+    def __enter__(self) -> RequestLog:
+        from airflow_provider_kizen.hooks.kizen import KizenHook
+        from airflow_provider_kizen.triggers import scheduled_activity
 
-    return MeasuredTrigger
+        # The trigger module's own name for the sweep, which is what its loop calls.
+        request, sweep = KizenHook._arequest, vars(scheduled_activity)["asweep_once"]
+        counts = self.per_cycle
+
+        async def counted_request(hook: Any, *args: Any, **kwargs: Any) -> Any:
+            counts[-1] += 1
+            return await request(hook, *args, **kwargs)
+
+        async def counted_sweep(*args: Any, **kwargs: Any) -> None:
+            counts.append(0)
+            await sweep(*args, **kwargs)
+
+        self._originals = [(KizenHook, "_arequest", request), (scheduled_activity, "asweep_once", sweep)]
+        self._set([counted_request, counted_sweep])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._set([original for _, _, original in self._originals])
+
+    def _set(self, values: list[Any]) -> None:
+        for (owner, name, _), value in zip(self._originals, values, strict=True):
+            setattr(owner, name, value)
 
 
 async def watch(activity_ids: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Run one trigger over the ids until its event, measuring stalls, memory and cycles."""
-    trigger = measured_trigger_class()(
+    from airflow_provider_kizen.triggers.scheduled_activity import ScheduledActivityCompletedTrigger
+
+    trigger = ScheduledActivityCompletedTrigger(
         activity_ids=activity_ids,
         deadline=time.time() + args.pending_for + 600,
         poll_interval=args.poll_interval,
         max_concurrency=args.max_concurrency,
     )
-    trigger.cycles = []
     gc.collect()
     stalls = LoopStalls(where=args.profile)
-    with PeakRss() as rss:
+    with PeakRss() as rss, RequestLog() as requests:
         rss_before = rss.now_mb()
         stalls.start()
         started = time.perf_counter()
-        events = trigger.run()
+        events: Any = trigger.run()  # an async generator, closed below
         event = await anext(events)
         await events.aclose()
         seconds = time.perf_counter() - started
         stalls.stop()
+    event_json = json.dumps(event.payload)
     return {
         "status": event.payload["status"],
-        "activities_in_event": len(event.payload.get("activities", [])),
+        "event_bytes": len(event_json.encode()),
         "seconds": seconds,
-        "cycles": trigger.cycles,
+        "requests_per_cycle": requests.per_cycle,
         "longest_stall_ms": stalls.longest_ms,
         "longest_busy_ms": stalls.longest_busy_ms,
         "longest_without_gc_ms": stalls.longest_without_gc_ms,
@@ -276,24 +304,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 watched = await watch(activity_ids, args)
             return warm_up, watched
 
-        reads_before = _reads(kizen.control, activity_ids)
+        gets_before = _gets(kizen.control)
         if args.gc_freeze:
             gc.freeze()  # what a triggerer could do once after start-up, as Airflow's dag processor does
         warm_up, watched = asyncio.run(both())
         gc.unfreeze()
         gc_plain_vs_frozen = full_collection_ms()
-        reads = _reads(kizen.control, activity_ids) - reads_before - sum(n for n, _ in warm_up["cycles"])
+        gets = _gets(kizen.control) - gets_before - sum(warm_up["requests_per_cycle"])
     return {
         "activities": len(activity_ids),
         "gc_freeze": args.gc_freeze,
         "max_concurrency": args.max_concurrency,
         "poll_interval_s": args.poll_interval,
         "event": watched["status"],
-        "activities_in_event": watched["activities_in_event"],
+        "event_bytes": watched["event_bytes"],
+        "event_bytes_per_activity": round(watched["event_bytes"] / len(activity_ids), 1),
         "wait_s": round(watched["seconds"], 2),
-        "requests_per_cycle": [n for n, _ in watched["cycles"]],
-        "cycle_s": [round(seconds, 2) for _, seconds in watched["cycles"]],
-        "reads_seen_by_emulator": reads,
+        "requests_per_cycle": watched["requests_per_cycle"],
+        "total_requests": sum(watched["requests_per_cycle"]),
+        "gets_seen_by_emulator": gets,
         "longest_stall_ms": round(watched["longest_stall_ms"], 1),
         "longest_busy_ms": round(watched["longest_busy_ms"], 1),
         "longest_stall_without_gc_ms": round(watched["longest_without_gc_ms"], 1),
@@ -308,21 +337,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _reads(control: Any, activity_ids: list[str]) -> int:
-    """GETs of these activities the emulator has answered (its request log holds the last 100,000)."""
-    watched = set(activity_ids)
-    return sum(
-        1
-        for request in control.requests("/api/activities/scheduled-activity/")
-        if request["method"] == "GET" and request["path"].rsplit("/", 1)[-1] in watched
-    )
+def _gets(control: Any) -> int:
+    """GETs of scheduled activities (lists and single reads) the emulator has answered so far."""
+    return sum(1 for request in control.requests(ACTIVITIES_PATH) if request["method"] == "GET")
 
 
 def print_table(result: dict[str, Any]) -> None:
-    cycles = ", ".join(
-        f"{n:,} in {seconds:.1f} s"
-        for n, seconds in zip(result["requests_per_cycle"], result["cycle_s"], strict=True)
-    )
+    cycles = ", ".join(f"{n:,}" for n in result["requests_per_cycle"])
     verdict = "met" if result["longest_stall_ms"] < STALL_TARGET_MS else "MISSED"
     verdict_without_gc = "met" if result["longest_stall_without_gc_ms"] < STALL_TARGET_MS else "MISSED"
     plain_gc, frozen_gc = result["full_gc_ms_plain_vs_frozen"]
@@ -332,10 +353,17 @@ def print_table(result: dict[str, Any]) -> None:
             f"{result['activities']:,} (max_concurrency={result['max_concurrency']}"
             + (", after gc.freeze())" if result["gc_freeze"] else ")"),
         ),
-        ("event", f"{result['event']} with {result['activities_in_event']:,} activities"),
+        (
+            "event",
+            f"{result['event']}, {result['event_bytes']:,} bytes "
+            f"({result['event_bytes_per_activity']:.0f} per activity)",
+        ),
         ("wait", f"{result['wait_s']:.1f} s"),
         ("requests per poll cycle", cycles),
-        ("reads seen by the emulator", f"{result['reads_seen_by_emulator']:,}"),
+        (
+            "requests in all",
+            f"{result['total_requests']:,} ({result['gets_seen_by_emulator']:,} seen by the emulator)",
+        ),
         (
             "longest event-loop stall",
             f"{result['longest_stall_ms']:.1f} ms wall clock (target < 20 ms: {verdict})",

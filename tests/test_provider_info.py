@@ -123,3 +123,13 @@ def test_the_form_accepts_a_number_exactly_when_the_parser_does(name: str):
         except KizenConfigError:
             parser_accepts = False
         assert form_accepts == parser_accepts, (name, value)
+
+
+def test_declares_the_operators_extra_link():
+    from airflow.sdk._shared.module_loading import import_string
+
+    from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
+
+    (link_path,) = get_provider_info()["extra-links"]
+    link_class = import_string(link_path)
+    assert [type(link) for link in ScheduleActivityOperator.operator_extra_links] == [link_class]

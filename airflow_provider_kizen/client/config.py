@@ -6,8 +6,9 @@ The fields of an Airflow connection mean:
   Airflow's URI form ``kizen://http://USER:KEY@127.0.0.1:8765`` splits the URL into host and port;
   they are joined again here.
 - login: the Kizen user id; password: the API key; extra ``business_id``: the business id.
-- other extras: ``allow_insecure_http``, ``ca_bundle``, ``timeout``, ``connect_timeout`` and the retry
-  settings ``max_attempts``, ``max_elapsed_seconds``, ``backoff_initial_seconds``, ``backoff_max_seconds``.
+- other extras: ``allow_insecure_http``, ``ca_bundle``, ``timeout``, ``connect_timeout``, the retry
+  settings ``max_attempts``, ``max_elapsed_seconds``, ``backoff_initial_seconds``, ``backoff_max_seconds``,
+  and where Kizen's web app shows activities: ``web_url``, ``activity_link``, ``activities_link``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_kizen.client.errors import KizenConfigError
 from airflow_provider_kizen.client.policy import RetryPolicy
@@ -27,11 +28,23 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://app.go.kizen.com"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+# Kizen does not document its web app's URLs: these patterns are a guess, and extras override them.
+DEFAULT_ACTIVITY_LINK = "{web_url}/activities/scheduled/{activity_id}"
+DEFAULT_ACTIVITIES_LINK = "{web_url}/activities"
 
 # Extras that hold retry settings: each is the RetryPolicy field of the same name.
 RETRY_EXTRAS = ("max_attempts", "max_elapsed_seconds", "backoff_initial_seconds", "backoff_max_seconds")
+LINK_EXTRAS = ("web_url", "activity_link", "activities_link")
 KNOWN_EXTRAS = frozenset(
-    ("business_id", "allow_insecure_http", "ca_bundle", "timeout", "connect_timeout", *RETRY_EXTRAS)
+    (
+        "business_id",
+        "allow_insecure_http",
+        "ca_bundle",
+        "timeout",
+        "connect_timeout",
+        *RETRY_EXTRAS,
+        *LINK_EXTRAS,
+    )
 )
 _FORM_PREFIX = "extra__kizen__"
 _TRUE = ("true", "1", "yes", "on")
@@ -60,6 +73,19 @@ class KizenConnectionConfig:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    web_url: str = DEFAULT_BASE_URL  # Kizen's web app; the Base URL unless the extra web_url says otherwise
+    activity_link: str = DEFAULT_ACTIVITY_LINK
+    activities_link: str = DEFAULT_ACTIVITIES_LINK
+
+    def web_link(self, activity_ids: list[str]) -> str | None:
+        """Where Kizen's web app shows these activities: the activity itself for one, the list for more."""
+        if not activity_ids:
+            return None
+        if len(activity_ids) == 1:
+            return self.activity_link.format(
+                web_url=self.web_url, activity_id=quote(activity_ids[0], safe="")
+            )
+        return self.activities_link.format(web_url=self.web_url)
 
 
 def parse_connection(
@@ -106,6 +132,7 @@ def parse_connection(
             None, extra.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT_SECONDS, where, "connect_timeout"
         ),
         retry_policy=retry_policy or _retry_policy(extra, where),
+        **_web_links(extra, base_url, where),
     )
 
 
@@ -151,6 +178,27 @@ def _base_url(host: str | None, port: int | None, *, allow_http: bool, where: st
             "Use https, or set the extra allow_insecure_http to true if you must."
         )
     return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _web_links(extra: Mapping[str, Any], base_url: str, where: str) -> dict[str, str]:
+    """The web app's URL and link patterns, each pattern tried once so a typo fails here, not in a link."""
+    web_url = str(extra.get("web_url") or "").strip().rstrip("/") or base_url
+    if urlsplit(web_url).scheme not in ("http", "https"):
+        raise KizenConfigError(f"{where}: extra web_url {web_url!r} is not an http(s) URL")
+    links = {"web_url": web_url}
+    for name, default in (
+        ("activity_link", DEFAULT_ACTIVITY_LINK),
+        ("activities_link", DEFAULT_ACTIVITIES_LINK),
+    ):
+        pattern = str(extra.get(name) or "").strip() or default
+        try:
+            pattern.format(web_url=web_url, activity_id="id")
+        except (KeyError, IndexError, ValueError):
+            raise KizenConfigError(
+                f"{where}: extra {name} {pattern!r} may only use {{web_url}} and {{activity_id}}"
+            ) from None
+        links[name] = pattern
+    return links
 
 
 def _retry_policy(extra: Mapping[str, Any], where: str) -> RetryPolicy:

@@ -88,16 +88,6 @@ class KizenServerError(KizenHTTPError):
     """5xx after the retries ran out."""
 
 
-# Errors that say "ask again later" to whatever waits on Kizen (the completion sensor and trigger): the
-# wait goes on. Anything else (401/403, a 404 for a deleted activity, ...) will not change by waiting.
-TRANSIENT_ERRORS: tuple[type[KizenError], ...] = (KizenRateLimitError, KizenServerError, KizenTransportError)
-
-
-def unwatchable_message(activity_id: str, error: KizenError) -> str:
-    """Say which activity could not be read while waiting for it, and why, in Kizen's words."""
-    return f"Scheduled activity {activity_id} cannot be watched: {error}"
-
-
 def http_error_class(status: int) -> type[KizenHTTPError]:
     """The most specific error class for an HTTP status."""
     if status in (401, 403):

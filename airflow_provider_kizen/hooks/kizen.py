@@ -7,15 +7,17 @@ response or a network error means, so retries and errors are the same on both pa
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
 from airflow.sdk import BaseHook, Connection
 from airflow.sdk import log as airflow_sdk_log
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from airflow_provider_kizen.client.config import KizenConnectionConfig, parse_connection
 from airflow_provider_kizen.client.core import (
@@ -51,6 +53,7 @@ CONNECTION_CHECK_POLICY = RetryPolicy(max_attempts=2, max_elapsed_seconds=10)
 Params = Mapping[str, str | int] | None
 # A plain mapping is validated before it is sent; a model or a ValidatedWrite already was.
 WritePayload = ScheduledActivityWrite | ValidatedWrite | Mapping[str, Any]
+Item = TypeVar("Item", bound=BaseModel)
 
 
 class KizenHook(BaseHook):
@@ -161,13 +164,18 @@ class KizenHook(BaseHook):
         ``employee_ids``, ``completed``, ``ordering``, ``page_size``...): bools become true/false, lists
         become comma lists and datetimes ISO strings.
         """
+        for page in self.list_scheduled_activity_pages(ScheduledActivity, **filters):
+            yield from page
+
+    def list_scheduled_activity_pages(self, item_model: type[Item], **filters: Any) -> Iterator[list[Item]]:
+        """The same list one page at a time, each activity as `item_model`, so a caller can count its
+        requests and stop between them. ``ScheduledActivityStatus`` decodes only what a wait needs."""
         path = SCHEDULED_ACTIVITIES_PATH
         params: Params = encode_filters(filters)
         while True:
             response = self._request("GET", path, params=params)
-            results, next_url = split_page(decode_json(response), response)
-            for item in results:
-                yield ScheduledActivity.model_validate(item)
+            results, next_url = _read_page(response, item_model)
+            yield results
             if next_url is None:
                 return
             path, params = next_page(self.get_config(), next_url)
@@ -190,13 +198,20 @@ class KizenHook(BaseHook):
 
     async def alist_scheduled_activities(self, **filters: Any) -> AsyncIterator[ScheduledActivity]:
         """Async twin of `list_scheduled_activities`."""
+        async for page in self.alist_scheduled_activity_pages(ScheduledActivity, **filters):
+            for activity in page:
+                yield activity
+
+    async def alist_scheduled_activity_pages(
+        self, item_model: type[Item], **filters: Any
+    ) -> AsyncGenerator[list[Item], None]:
+        """Async twin of `list_scheduled_activity_pages`."""
         path = SCHEDULED_ACTIVITIES_PATH
         params: Params = encode_filters(filters)
         while True:
             response = await self._arequest("GET", path, params=params)
-            results, next_url = split_page(decode_json(response), response)
-            for item in results:
-                yield ScheduledActivity.model_validate(item)
+            results, next_url = _read_page(response, item_model)
+            yield results
             if next_url is None:
                 return
             path, params = next_page(await self.aget_config(), next_url)
@@ -268,6 +283,28 @@ class KizenHook(BaseHook):
             call.policy.max_attempts,
             retry.delay_seconds,
         )
+
+
+class _Page(BaseModel, Generic[Item]):
+    next: str | None = None
+    results: list[Item]
+
+
+@functools.cache
+def _page_adapter(item_model: type[Item]) -> TypeAdapter[_Page[Item]]:
+    return TypeAdapter(_Page[item_model])  # type: ignore[valid-type]
+
+
+def _read_page(response: httpx.Response, item_model: type[Item]) -> tuple[list[Item], str | None]:
+    """A page's items and its `next` link, validated straight from the JSON bytes (a few ms for 1,000
+    activities, and only the item model's fields become Python objects)."""
+    try:
+        page = _page_adapter(item_model).validate_json(response.content)
+    except ValidationError:
+        # Not a page of such items: the slow path raises the error that says what is wrong.
+        results, next_url = split_page(decode_json(response), response)
+        return [item_model.model_validate(item) for item in results], next_url
+    return page.results, page.next or None
 
 
 def _failed(task: asyncio.Task[Any]) -> bool:

@@ -179,18 +179,34 @@ class ValidatedWrite:
         return body
 
 
-class ScheduledActivity(BaseModel):
+class ScheduledActivityStatus(BaseModel):
+    """What waiting for a scheduled activity needs to know of it.
+
+    Validated straight from a page's JSON bytes, the fields it does not declare are skipped by the
+    parser: a page of 1,000 activities then costs a few thousand objects, not every nested field's.
+    """
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    id: str
+    due_datetime: datetime | None = None
+    created: datetime | None = None
+    completed_at: datetime | None = None
+    logged_activity_id: str | None = None
+
+    @property
+    def is_completed(self) -> bool:
+        """Kizen has no status field: an activity is completed once it has been logged."""
+        return self.completed_at is not None or self.logged_activity_id is not None
+
+
+class ScheduledActivity(ScheduledActivityStatus):
     """A scheduled activity as Kizen returns it. Unknown fields are kept (``model_extra``)."""
 
     model_config = ConfigDict(extra="allow", defer_build=True)
 
-    id: str
-    due_datetime: datetime | None = None
     original_due_datetime: datetime | None = None
-    completed_at: datetime | None = None
-    logged_activity_id: str | None = None
     note: str | None = None
-    created: datetime | None = None
     # Typed `string` in the OpenAPI document, but objects ({id, name, api_name, ...}) in practice.
     activity_object: dict[str, Any] | str | None = None
     employee: dict[str, Any] | str | None = None
@@ -200,8 +216,3 @@ class ScheduledActivity(BaseModel):
     associated_entities: list[Any] | None = None
     associated_fields: Any = None
     access: dict[str, Any] | None = None
-
-    @property
-    def is_completed(self) -> bool:
-        """Kizen has no status field: an activity is completed once it has been logged."""
-        return self.completed_at is not None or self.logged_activity_id is not None

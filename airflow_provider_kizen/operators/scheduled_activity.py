@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_kizen.hooks.kizen import KizenHook
+from airflow_provider_kizen.links.kizen_app import WEB_LINK_XCOM_KEY, KizenScheduledActivitiesLink
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity
 from airflow_provider_kizen.operators.batch import (
     ActivitySummaries,
@@ -35,6 +37,7 @@ from airflow_provider_kizen.operators.results import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 
@@ -70,11 +73,16 @@ class ScheduleActivityOperator(BaseOperator):
     :param full_results: keep each activity as Kizen returned it in the results, instead of its
         summary (id, activity_object, due_datetime, completed_at). A whole activity costs about
         6 KB of worker memory and of XCom per record: keep this off for large batches.
+
+    With ``apache-airflow-providers-openlineage`` installed and enabled, the task reports Kizen's
+    scheduled activities of the business as its output dataset, with a facet counting the records by
+    status. Its "Kizen" link opens what it created in Kizen's web app (XCom ``kizen_web_link``).
     """
 
     template_fields: Sequence[str] = ("payload",)
     template_fields_renderers = {"payload": "json"}
     ui_color = "#e8f4fd"
+    operator_extra_links = (KizenScheduledActivitiesLink(),)
 
     def __init__(
         self,
@@ -110,6 +118,7 @@ class ScheduleActivityOperator(BaseOperator):
         )
         self.full_results = full_results
         self._runner: BatchRunner | None = None
+        self._statuses: Counter[str] | None = None  # for lineage: how the records of this run went
 
     @cached_property
     def hook(self) -> KizenHook:
@@ -125,11 +134,28 @@ class ScheduleActivityOperator(BaseOperator):
         else:
             results = self._create(context, checked, full=single or self.full_results)
         failures = [failure(result) for result in results if result["status"] in FAILED_STATUSES]
-        self._push(context, [r["activity_id"] for r in results if r["activity_id"]], failures)
+        activity_ids = [r["activity_id"] for r in results if r["activity_id"]]
+        self._push(context, activity_ids, failures)
+        if not self.plan_only:
+            self._statuses = Counter(result["status"] for result in results)
+            web_link = self.hook.get_config().web_link(activity_ids)
+            if web_link is not None:
+                context["ti"].xcom_push(key=WEB_LINK_XCOM_KEY, value=web_link)
         failed = [entry for entry in failures if entry["status"] == "failed"]
         if failed and self.fail_on_error:
             raise AirflowException(summary(f"{len(failed)} of {len(records)} records failed", failed))
         return results
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Called by the OpenLineage provider, when installed, after the task ran (and after it failed)."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from airflow_provider_kizen.operators.lineage import scheduled_activities_lineage
+
+        if self._statuses is None:  # plan only, or refused before anything was sent
+            return OperatorLineage()
+        config = self.hook.get_config()
+        return scheduled_activities_lineage(config.base_url, config.business_id, self._statuses)
 
     def on_kill(self) -> None:
         # Called from a signal handler while the batch runs: the runner stops, records what is done.

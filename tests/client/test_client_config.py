@@ -418,3 +418,40 @@ def test_the_ui_test_button_path(kizen_emulator, monkeypatch):
     ok, message = form.test_connection()
     assert ok, message
     assert message.startswith(f"Connected to Kizen at {kizen_emulator.base_url}")
+
+
+def test_web_links_default_to_the_base_url_and_a_guessed_pattern():
+    config = parse(connection(host="https://app.fmo.kizen.com"))
+
+    assert config.web_link([]) is None
+    assert config.web_link(["a/1"]) == "https://app.fmo.kizen.com/activities/scheduled/a%2F1"
+    assert config.web_link(["a1", "b2"]) == "https://app.fmo.kizen.com/activities"
+
+
+def test_web_links_follow_the_extras():
+    extra = {
+        "business_id": BUSINESS_ID,
+        "web_url": "https://kizen.example/app/",
+        "activity_link": "{web_url}/activity/{activity_id}?tab=details",
+        "activities_link": "{web_url}/activity",
+    }
+
+    config = parse(connection(extra))
+
+    assert config.web_link(["a1"]) == "https://kizen.example/app/activity/a1?tab=details"
+    assert config.web_link(["a1", "b2"]) == "https://kizen.example/app/activity"
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"activity_link": "{web_url}/activities/{id}"}, "extra activity_link"),
+        ({"activities_link": "{web_url}/{0}"}, "extra activities_link"),
+        ({"web_url": "kizen.example"}, "extra web_url"),
+    ],
+)
+def test_a_web_link_extra_that_cannot_work_names_itself(extra: dict, words: str):
+    with pytest.raises(KizenConfigError, match=words) as raised:
+        parse(connection({"business_id": BUSINESS_ID, **extra}))
+
+    assert "'kizen_test'" in str(raised.value)

@@ -7,10 +7,11 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from airflow.sdk.bases.operator import TriggerFailureReason
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -25,7 +26,7 @@ from airflow_provider_kizen.sensors.scheduled_activity import (
 )
 from airflow_provider_kizen.triggers.scheduled_activity import ScheduledActivityCompletedTrigger
 
-ACTIVITY_PATH = "/api/activities/scheduled-activity/"
+LIST_PATH = "/api/activities/scheduled-activity"
 
 
 @pytest.mark.parametrize(
@@ -64,45 +65,133 @@ def make_sensor(**kwargs: Any) -> ScheduledActivityCompletedSensor:
     return ScheduledActivityCompletedSensor(task_id="wait", **{"activity_ids": ["a1", "b2"], **kwargs})
 
 
-def test_deferrable_mode_defers_with_the_sensors_timeout() -> None:
-    sensor = make_sensor(deferrable=True, timeout=600, poke_interval=5, kizen_conn_id="kizen_eu")
+class RecordingTaskInstance:
+    """Just enough of a task instance for the sensor's XCom pushes."""
+
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+
+def test_deferrable_mode_looks_once_then_defers_saying_what_it_waits_for(
+    kizen_emulator, create_scheduled_activities, capsys: pytest.CaptureFixture[str]
+) -> None:
+    activity_ids = create_scheduled_activities(7)
+    kizen_emulator.control.complete(activity_ids[0])
+    sensor = make_sensor(activity_ids=activity_ids, deferrable=True, timeout=600, poke_interval=5)
     before = time.time()
 
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute(context={})  # type: ignore[arg-type]
+        sensor.execute(context={"ti": RecordingTaskInstance()})  # type: ignore[arg-type]
 
+    looked = [r for r in kizen_emulator.control.requests(LIST_PATH) if r["method"] == "GET"]
+    assert len(looked) == 1, "one page showed all seven before deferring"
     assert deferred.value.timeout == timedelta(seconds=600)
     assert deferred.value.method_name == "execute_complete"
     trigger = deferred.value.trigger
     assert isinstance(trigger, ScheduledActivityCompletedTrigger)
-    assert trigger.activity_ids == ["a1", "b2"]
-    assert trigger.kizen_conn_id == "kizen_eu"
+    assert trigger.activity_ids == activity_ids
     assert trigger.poll_interval == 5
+    assert not trigger.include_activities
     assert before + 600 <= trigger.deadline <= time.time() + 600
+    # The task log goes through structlog to stdout.
+    waiting = next(
+        line for line in capsys.readouterr().out.splitlines() if "Waiting in the triggerer" in line
+    )
+    deadline = datetime.fromtimestamp(trigger.deadline, UTC).isoformat(timespec="seconds")
+    assert f"for 6 of 7 scheduled activities to be completed ({', '.join(activity_ids[1:6])} ...)" in waiting
+    assert f"every 5 s until {deadline}" in waiting
+
+
+@pytest.mark.parametrize("include_activities", [False, True])
+def test_deferrable_mode_does_not_defer_when_all_are_completed(
+    kizen_emulator, create_scheduled_activities, include_activities: bool
+) -> None:
+    activity_ids = create_scheduled_activities(2)
+    for activity_id in activity_ids:
+        kizen_emulator.control.complete(activity_id)
+    ti = RecordingTaskInstance()
+    sensor = make_sensor(activity_ids=activity_ids, deferrable=True, include_activities=include_activities)
+
+    result = sensor.execute(context={"ti": ti})  # type: ignore[arg-type]
+
+    if include_activities:
+        assert result == kizen_emulator.control.activities()
+    else:
+        assert [sorted(record) for record in result] == [["completed_at", "id", "logged_activity_id"]] * 2
+    assert [record["id"] for record in result] == activity_ids
+    assert ti.xcoms == {"completed_ids": activity_ids, "pending_ids": []}
 
 
 @pytest.mark.parametrize("deferrable", [False, True])
 def test_no_ids_succeeds_at_once_without_calling_kizen(deferrable: bool) -> None:
     sensor = make_sensor(activity_ids=[], deferrable=deferrable, kizen_conn_id="no_such_connection")
+    ti = RecordingTaskInstance()
 
-    assert sensor.execute(context={}) == []  # type: ignore[arg-type]
+    assert sensor.execute(context={"ti": ti}) == []  # type: ignore[arg-type]
+    assert ti.xcoms == {"completed_ids": [], "pending_ids": []}
 
 
-def test_execute_complete_returns_the_activities_of_a_success_event() -> None:
-    activities = [{"id": "a1", "completed_at": "2026-11-25T08:00:00Z"}]
+COMPLETED = [{"id": "a1", "completed_at": "2026-11-25T08:00:00Z", "logged_activity_id": "l1"}]
 
-    result = make_sensor().execute_complete({}, {"status": "success", "activities": activities})  # type: ignore[arg-type]
+
+def test_execute_complete_returns_the_records_of_a_success_event_and_pushes_the_ids() -> None:
+    ti = RecordingTaskInstance()
+
+    result = make_sensor(activity_ids=["a1"]).execute_complete(
+        {"ti": ti},  # type: ignore[arg-type]
+        {"status": "success", "completed": COMPLETED},
+    )
+
+    assert result == COMPLETED
+    assert ti.xcoms == {"completed_ids": ["a1"], "pending_ids": []}
+
+
+def test_execute_complete_returns_the_whole_activities_when_asked() -> None:
+    activities = [{"id": "a1", "completed_at": "2026-11-25T08:00:00Z", "note": "Call Ada"}]
+    sensor = make_sensor(activity_ids=["a1"], include_activities=True)
+
+    result = sensor.execute_complete(
+        {"ti": RecordingTaskInstance()},  # type: ignore[arg-type]
+        {"status": "success", "completed": COMPLETED, "activities": activities},
+    )
 
     assert result == activities
+
+
+def test_a_timeout_event_pushes_the_pending_and_completed_ids_then_raises() -> None:
+    ti = RecordingTaskInstance()
+    event = {"status": "timeout", "completed": COMPLETED, "pending_ids": ["b2"], "message": "1 of 2: b2"}
+
+    with pytest.raises(AirflowSensorTimeout, match="1 of 2: b2"):
+        make_sensor().execute_complete({"ti": ti}, event)  # type: ignore[arg-type]
+
+    assert ti.xcoms == {"completed_ids": ["a1"], "pending_ids": ["b2"]}
+
+
+def test_a_deferral_timeout_from_airflow_still_pushes_the_ids_after_one_more_look(
+    kizen_emulator, create_scheduled_activities
+) -> None:
+    done, pending = create_scheduled_activities(2)
+    kizen_emulator.control.complete(done)
+    ti = RecordingTaskInstance()
+    sensor = make_sensor(activity_ids=[done, pending], deferrable=True)
+
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.resume_execution(
+            "__fail__",
+            {"error": TriggerFailureReason.TRIGGER_TIMEOUT},
+            {"ti": ti},  # type: ignore[arg-type]
+        )
+
+    assert ti.xcoms == {"completed_ids": [done], "pending_ids": [pending]}
 
 
 @pytest.mark.parametrize(
     ("event", "error"),
     [
-        (
-            {"status": "timeout", "pending_ids": ["a1"], "message": "1 of 2 not completed: a1"},
-            AirflowSensorTimeout,
-        ),
         (
             {"status": "error", "activity_id": "a1", "message": "a1 cannot be watched: 404"},
             AirflowFailException,
@@ -121,16 +210,13 @@ def test_execute_complete_raises_for_every_other_event(event: dict[str, Any], er
 
 @contextmanager
 def completed_after_reads(kizen_emulator, activity_ids: list[str], reads: int) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    """Complete the activities once Kizen has answered `reads` reads of them, so the sensor must wait."""
+    """Complete the activities once Kizen has answered `reads` reads (pages or single activities), so
+    the sensor must wait."""
     stop = threading.Event()
 
     def complete_when_read() -> None:
         while not stop.wait(0.05):
-            answered = [
-                request
-                for request in kizen_emulator.control.requests(ACTIVITY_PATH)
-                if request["method"] == "GET" and request["path"].rsplit("/", 1)[-1] in activity_ids
-            ]
+            answered = [r for r in kizen_emulator.control.requests(LIST_PATH) if r["method"] == "GET"]
             if len(answered) >= reads:
                 for activity_id in activity_ids:
                     kizen_emulator.control.complete(activity_id)
@@ -220,14 +306,14 @@ def test_the_sensor_waits_through_rate_limits_and_unavailability(
     activity_ids = create_scheduled_activities(3)
     # With seed 2, both a 429 and a 503 come within the first eight reads.
     kizen_emulator.control.set_faults(
-        path=ACTIVITY_PATH, rate_429=0.2, retry_after_seconds=0.1, rate_503=0.2, seed=2
+        path=LIST_PATH, rate_429=0.2, retry_after_seconds=0.1, rate_503=0.2, seed=2
     )
 
     with completed_after_reads(kizen_emulator, activity_ids, reads=8):
         wait = run_dag(dag_bag, dag_id, activity_ids)["wait"]
 
     assert wait.state == TaskInstanceState.SUCCESS
-    statuses = Counter(request["status"] for request in kizen_emulator.control.requests(ACTIVITY_PATH))
+    statuses = Counter(request["status"] for request in kizen_emulator.control.requests(LIST_PATH))
     assert statuses[429] > 0
     assert statuses[503] > 0
 
@@ -237,7 +323,7 @@ def test_a_deleted_activity_fails_the_sensor_without_retrying(
     dag_bag, kizen_api, create_scheduled_activities, dag_id: str
 ) -> None:
     kept, deleted = create_scheduled_activities(2)
-    assert kizen_api.delete(f"{ACTIVITY_PATH}{deleted}").status_code == 204
+    assert kizen_api.delete(f"{LIST_PATH}/{deleted}").status_code == 204
 
     wait = run_dag(dag_bag, dag_id, [kept, deleted])["wait"]
 
@@ -246,11 +332,12 @@ def test_a_deleted_activity_fails_the_sensor_without_retrying(
 
 
 def test_a_timeout_fails_the_sensor_without_retrying_or_skips_it_with_soft_fail(
-    dag_bag, create_scheduled_activities
+    dag_bag, kizen_emulator, create_scheduled_activities
 ) -> None:
-    activity_ids = create_scheduled_activities(1)
+    done, pending = create_scheduled_activities(2)
+    kizen_emulator.control.complete(done)
 
-    task_instances = run_dag(dag_bag, "sensor_timeout", activity_ids)
+    task_instances = run_dag(dag_bag, "sensor_timeout", [done, pending])
 
     states = {task_id: (ti.state, ti.try_number) for task_id, ti in task_instances.items()}
     assert states == {
@@ -259,3 +346,6 @@ def test_a_timeout_fails_the_sensor_without_retrying_or_skips_it_with_soft_fail(
         "deferrable_strict": (TaskInstanceState.FAILED, 1),
         "deferrable_soft": (TaskInstanceState.SKIPPED, 1),
     }
+    for task_id, ti in task_instances.items():
+        assert ti.xcom_pull(task_ids=task_id, key="pending_ids") == [pending], task_id
+        assert ti.xcom_pull(task_ids=task_id, key="completed_ids") == [done], task_id

@@ -1,0 +1,1 @@
+"""Links from Airflow's task view to Kizen's web app."""
