@@ -6,20 +6,22 @@ The fields of an Airflow connection mean:
   Airflow's URI form ``kizen://http://USER:KEY@127.0.0.1:8765`` splits the URL into host and port;
   they are joined again here.
 - login: the Kizen user id; password: the API key; extra ``business_id``: the business id.
-- other extras: ``allow_insecure_http``, ``ca_bundle``, ``timeout``, ``connect_timeout`` and the retry
-  settings ``max_attempts``, ``max_elapsed_seconds``, ``backoff_initial_seconds``, ``backoff_max_seconds``.
+- other extras: ``allow_insecure_http``, ``ca_bundle``, ``timeout``, ``connect_timeout``, the retry
+  settings ``max_attempts``, ``max_elapsed_seconds``, ``backoff_initial_seconds``, ``backoff_max_seconds``,
+  and the response limits ``max_response_bytes``, ``request_deadline_seconds``, ``max_pages``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from airflow_provider_kizen.client.errors import KizenConfigError
+from airflow_provider_kizen.client.limits import ResponseLimits
 from airflow_provider_kizen.client.policy import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -30,10 +32,21 @@ DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
 
 # Extras that hold retry settings: each is the RetryPolicy field of the same name.
 RETRY_EXTRAS = ("max_attempts", "max_elapsed_seconds", "backoff_initial_seconds", "backoff_max_seconds")
+# Extras that hold response limits: each is the ResponseLimits field of the same name.
+LIMIT_EXTRAS = ("max_response_bytes", "request_deadline_seconds", "max_pages")
 KNOWN_EXTRAS = frozenset(
-    ("business_id", "allow_insecure_http", "ca_bundle", "timeout", "connect_timeout", *RETRY_EXTRAS)
+    (
+        "business_id",
+        "allow_insecure_http",
+        "ca_bundle",
+        "timeout",
+        "connect_timeout",
+        *RETRY_EXTRAS,
+        *LIMIT_EXTRAS,
+    )
 )
 _FORM_PREFIX = "extra__kizen__"
+_Settings = TypeVar("_Settings")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 
@@ -60,6 +73,7 @@ class KizenConnectionConfig:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    limits: ResponseLimits = field(default_factory=ResponseLimits)
 
 
 def parse_connection(
@@ -106,6 +120,7 @@ def parse_connection(
             None, extra.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT_SECONDS, where, "connect_timeout"
         ),
         retry_policy=retry_policy or _retry_policy(extra, where),
+        limits=_limits(extra, where),
     )
 
 
@@ -154,13 +169,29 @@ def _base_url(host: str | None, port: int | None, *, allow_http: bool, where: st
 
 
 def _retry_policy(extra: Mapping[str, Any], where: str) -> RetryPolicy:
-    overrides: dict[str, Any] = {}
-    for name in RETRY_EXTRAS:
+    return _from_extras(RetryPolicy, extra, RETRY_EXTRAS, where, whole=("max_attempts",))
+
+
+def _limits(extra: Mapping[str, Any], where: str) -> ResponseLimits:
+    return _from_extras(ResponseLimits, extra, LIMIT_EXTRAS, where, whole=("max_response_bytes", "max_pages"))
+
+
+def _from_extras(
+    settings: Callable[..., _Settings],
+    extra: Mapping[str, Any],
+    names: Iterable[str],
+    where: str,
+    *,
+    whole: Container[str],
+) -> _Settings:
+    """A settings dataclass whose fields named `names` come from the extras of the same name, if given."""
+    overrides: dict[str, float] = {}
+    for name in names:
         if _present(extra.get(name)):
             number = _number(extra[name], f"{where}: extra {name}")
-            overrides[name] = int(number) if name == "max_attempts" else number
+            overrides[name] = int(number) if name in whole else number
     try:
-        return RetryPolicy(**overrides)
+        return settings(**overrides)
     except ValueError as exc:
         raise KizenConfigError(f"{where}: {exc}") from None
 
