@@ -132,6 +132,23 @@ def get_provider_info() -> dict[str, Any]:
                         "filled in. Default {web_url}/activities (a guess).",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "max_response_bytes": {
+                        "label": "Max response size (bytes)",
+                        "description": "The largest response body accepted, on the wire and decompressed. "
+                        "Default 33554432 (32 MiB).",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
+                    "request_deadline_seconds": {
+                        "label": "Request deadline (seconds)",
+                        "description": "The longest one request may take, from sending to the last byte "
+                        "of the answer. Default 120.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "max_pages": {
+                        "label": "Max pages per listing",
+                        "description": "The most pages one listing follows. Default 1000.",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
                 },
             }
         ],

@@ -8,19 +8,21 @@ The fields of an Airflow connection mean:
 - login: the Kizen user id; password: the API key; extra ``business_id``: the business id.
 - other extras: ``allow_insecure_http``, ``ca_bundle``, ``timeout``, ``connect_timeout``, the retry
   settings ``max_attempts``, ``max_elapsed_seconds``, ``backoff_initial_seconds``, ``backoff_max_seconds``,
-  and where Kizen's web app shows activities: ``web_url``, ``activity_link``, ``activities_link``.
+  the response limits ``max_response_bytes``, ``request_deadline_seconds``, ``max_pages``, and where
+  Kizen's web app shows activities: ``web_url``, ``activity_link``, ``activities_link``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_kizen.client.errors import KizenConfigError
+from airflow_provider_kizen.client.limits import ResponseLimits
 from airflow_provider_kizen.client.policy import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ DEFAULT_ACTIVITIES_LINK = "{web_url}/activities"
 # Extras that hold retry settings: each is the RetryPolicy field of the same name.
 RETRY_EXTRAS = ("max_attempts", "max_elapsed_seconds", "backoff_initial_seconds", "backoff_max_seconds")
 LINK_EXTRAS = ("web_url", "activity_link", "activities_link")
+# Extras that hold response limits: each is the ResponseLimits field of the same name.
+LIMIT_EXTRAS = ("max_response_bytes", "request_deadline_seconds", "max_pages")
 KNOWN_EXTRAS = frozenset(
     (
         "business_id",
@@ -44,9 +48,11 @@ KNOWN_EXTRAS = frozenset(
         "connect_timeout",
         *RETRY_EXTRAS,
         *LINK_EXTRAS,
+        *LIMIT_EXTRAS,
     )
 )
 _FORM_PREFIX = "extra__kizen__"
+_Settings = TypeVar("_Settings")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 
@@ -73,6 +79,7 @@ class KizenConnectionConfig:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    limits: ResponseLimits = field(default_factory=ResponseLimits)
     web_url: str = DEFAULT_BASE_URL  # Kizen's web app; the Base URL unless the extra web_url says otherwise
     activity_link: str = DEFAULT_ACTIVITY_LINK
     activities_link: str = DEFAULT_ACTIVITIES_LINK
@@ -133,6 +140,7 @@ def parse_connection(
         ),
         retry_policy=retry_policy or _retry_policy(extra, where),
         **_web_links(extra, base_url, where),
+        limits=_limits(extra, where),
     )
 
 
@@ -202,13 +210,29 @@ def _web_links(extra: Mapping[str, Any], base_url: str, where: str) -> dict[str,
 
 
 def _retry_policy(extra: Mapping[str, Any], where: str) -> RetryPolicy:
-    overrides: dict[str, Any] = {}
-    for name in RETRY_EXTRAS:
+    return _from_extras(RetryPolicy, extra, RETRY_EXTRAS, where, whole=("max_attempts",))
+
+
+def _limits(extra: Mapping[str, Any], where: str) -> ResponseLimits:
+    return _from_extras(ResponseLimits, extra, LIMIT_EXTRAS, where, whole=("max_response_bytes", "max_pages"))
+
+
+def _from_extras(
+    settings: Callable[..., _Settings],
+    extra: Mapping[str, Any],
+    names: Iterable[str],
+    where: str,
+    *,
+    whole: Container[str],
+) -> _Settings:
+    """A settings dataclass whose fields named `names` come from the extras of the same name, if given."""
+    overrides: dict[str, float] = {}
+    for name in names:
         if _present(extra.get(name)):
             number = _number(extra[name], f"{where}: extra {name}")
-            overrides[name] = int(number) if name == "max_attempts" else number
+            overrides[name] = int(number) if name in whole else number
     try:
-        return RetryPolicy(**overrides)
+        return settings(**overrides)
     except ValueError as exc:
         raise KizenConfigError(f"{where}: {exc}") from None
 

@@ -9,6 +9,11 @@ The sync and async transports in the hook only send what `build_request` made an
 - A POST that met a read timeout, a dropped connection, a 502 or a 504 may have created the record.
   Re-sending it could create a duplicate, so it raises `KizenUnknownOutcomeError` for the caller to
   reconcile.
+- A response that breaks one of the connection's limits (``client.limits``) is not retried: the same
+  response would break it again. For a POST it is an unknown outcome like any other lost answer.
+
+Whatever text a server sends (messages, field errors, body excerpts, reason phrases, malformed header
+lines) is redacted of the request's credentials before it becomes part of an error (``client.redaction``).
 """
 
 from __future__ import annotations
@@ -29,13 +34,16 @@ from airflow_provider_kizen.client.config import KizenConnectionConfig
 from airflow_provider_kizen.client.errors import (
     KizenError,
     KizenHTTPError,
+    KizenLimitError,
     KizenRateLimitError,
     KizenTransportError,
     KizenUnknownOutcomeError,
     http_error_class,
     parse_drf_error,
 )
+from airflow_provider_kizen.client.limits import ACCEPT_ENCODING, ResponseLimitExceeded
 from airflow_provider_kizen.client.policy import RetryPolicy, parse_retry_after
+from airflow_provider_kizen.client.redaction import redact, redact_field_errors, request_secrets
 
 REQUEST_ID_HEADER = "X-Request-ID"
 USER_AGENT = f"airflow-provider-kizen/{__version__}"
@@ -51,6 +59,10 @@ NOT_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
     httpx.ProxyError,
 )
 _BODY_EXCERPT_CHARS = 200
+# What an error keeps of a server's message and field errors: enough to act on, small enough for XCom.
+_MESSAGE_CHARS = 1000
+_FIELDS_KEPT = 20
+_FIELD_MESSAGE_CHARS = 300
 
 
 def build_request(
@@ -72,6 +84,7 @@ def build_request(
         "X-USER-ID": config.user_id,
         "X-API-KEY": config.api_key,
         "Accept": "application/json",
+        "Accept-Encoding": ACCEPT_ENCODING,
         "User-Agent": USER_AGENT,
     }
     return httpx.Request(method.upper(), config.base_url + path, params=params, json=json, headers=headers)
@@ -94,18 +107,54 @@ def encode_filters(filters: Mapping[str, Any]) -> dict[str, str]:
     return params
 
 
-def next_page(config: KizenConnectionConfig, next_url: str) -> tuple[str, httpx.QueryParams]:
-    """The path and query of a pagination `next` link, to be sent to the configured base URL.
+class Pages:
+    """Where a listing goes next: the path and query of each page's `next` link, within bounds.
 
-    Only the path and query are taken, so the API key only ever goes to the configured host, even if
-    Kizen (or a proxy in front of it) names another host in the link.
+    Only the path and query of a link are taken, so the API key only ever goes to the configured host,
+    even if Kizen (or a proxy in front of it) names another host in the link. A link already followed,
+    or a page past the connection's ``max_pages``, ends the listing with a KizenLimitError rather than
+    an endless loop.
     """
-    parts = urlsplit(next_url)
-    prefix = urlsplit(config.base_url).path
-    path = parts.path
-    if prefix and not path.startswith(prefix + "/"):
-        path = prefix + path
-    return path[len(prefix) :], httpx.QueryParams(parts.query)
+
+    def __init__(self, config: KizenConnectionConfig, path: str, params: Mapping[str, str]) -> None:
+        self.config = config
+        self.path = path
+        self.params: httpx.QueryParams = httpx.QueryParams(params)
+        self.count = 1
+        self._seen = {self._where(path, self.params)}
+
+    def follow(self, next_url: str) -> None:
+        """Move to the page `next_url` names."""
+        parts = urlsplit(next_url)
+        prefix = urlsplit(self.config.base_url).path
+        path = parts.path
+        if prefix and not path.startswith(prefix + "/"):
+            path = prefix + path
+        path, params = path[len(prefix) :], httpx.QueryParams(parts.query)
+        where = self._where(path, params)
+        if where in self._seen:
+            raise KizenLimitError(
+                f"page {self.count}'s next link leads back to a page already read; the listing stopped "
+                "instead of looping",
+                method="GET",
+                path=path,
+                limit="next",
+            )
+        self.count += 1
+        if self.count > self.config.limits.max_pages:
+            raise KizenLimitError(
+                f"the listing has more than {self.config.limits.max_pages:,} pages (connection extra "
+                "max_pages); narrow it with filters or raise the limit",
+                method="GET",
+                path=path,
+                limit="max_pages",
+            )
+        self._seen.add(where)
+        self.path, self.params = path, params
+
+    @staticmethod
+    def _where(path: str, params: httpx.QueryParams) -> str:
+        return f"{path}?{'&'.join(sorted(f'{key}={value}' for key, value in params.multi_items()))}"
 
 
 def split_page(body: Any, response: httpx.Response) -> tuple[list[Any], str | None]:
@@ -128,25 +177,45 @@ def decode_json(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        kind = response.headers.get("Content-Type", "no content type")
+        kind = _server_text(response, response.headers.get("Content-Type", "no content type"))
         raise KizenHTTPError(
-            f"expected JSON from Kizen but got {kind}: {_excerpt(response.text)!r}. "
+            f"expected JSON from Kizen but got {kind}: {_excerpt(response)!r}. "
             "Check that the Base URL points at Kizen's API (for example https://app.go.kizen.com).",
             **_response_facts(response),
         ) from None
 
 
+def unexpected_body(response: httpx.Response, expected: str, problems: str) -> KizenHTTPError:
+    """The error for a successful response whose JSON is not what the endpoint returns.
+
+    It quotes the problems found, never the body: a body is server text of any size.
+    """
+    return KizenHTTPError(
+        f"Kizen answered {response.status_code}, but the body is not {expected} ({problems})",
+        **_response_facts(response),
+    )
+
+
 def error_from_response(response: httpx.Response, *, retry_after: float | None = None) -> KizenHTTPError:
     """The KizenHTTPError subclass for a non-2xx response, with Kizen's message and field errors."""
+    secrets = request_secrets(response.request)
     try:
         message, field_errors = parse_drf_error(response.json())
     except ValueError:
-        message, field_errors = _excerpt(response.text), {}
+        message, field_errors = _excerpt(response), {}
     error_class = http_error_class(response.status_code)
-    kwargs: dict[str, Any] = {**_response_facts(response), "field_errors": field_errors}
+    kept = dict(list(field_errors.items())[:_FIELDS_KEPT])
+    kwargs: dict[str, Any] = {
+        **_response_facts(response),
+        "field_errors": {
+            name: [_clip(text, _FIELD_MESSAGE_CHARS) for text in texts]
+            for name, texts in redact_field_errors(kept, secrets).items()
+        },
+    }
     if error_class is KizenRateLimitError:
         kwargs["retry_after"] = retry_after
-    return error_class(message or response.reason_phrase or "no message", **kwargs)
+    message = redact(message or response.reason_phrase or "no message", secrets)
+    return error_class(_clip(message, _MESSAGE_CHARS), **kwargs)
 
 
 @dataclass(frozen=True)
@@ -208,17 +277,17 @@ class RetryCall:
             return Done(response)
         if status < 400:
             raise KizenHTTPError(
-                f"Kizen redirected to {response.headers.get('Location', 'another address')}; redirects are "
-                "not followed because they could carry the API key elsewhere. Set the Base URL to the "
-                "address the API really answers on.",
+                f"Kizen redirected to {_redirect_target(response)}; redirects are not followed because "
+                "they could carry the API key elsewhere. Set the Base URL to the address the API really "
+                "answers on.",
                 **_response_facts(response),
             )
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         error = error_from_response(response, retry_after=retry_after)
-        self.last_failure = f"{status} {response.reason_phrase}".strip()
+        self.last_failure = _server_text(response, f"{status} {response.reason_phrase}".strip())
         if self._is_post and status in UNKNOWN_OUTCOME_STATUSES:
             raise KizenUnknownOutcomeError(
-                f"Kizen answered {status} {response.reason_phrase}; the activity may or may not have been "
+                f"Kizen answered {self.last_failure}; the activity may or may not have been "
                 "created, so the request was not re-sent",
                 status=status,
                 method=self.method,
@@ -234,7 +303,7 @@ class RetryCall:
     def after_transport_error(self, exc: httpx.TransportError) -> Retry:
         """Decide after an attempt failed in the network. Raises the final KizenError when giving up."""
         self.attempts += 1
-        reason = describe_transport_error(exc)
+        reason = describe_transport_error(exc)  # the only trace of `exc` kept: redacted
         self.last_failure = reason
         not_sent = isinstance(exc, NOT_SENT_ERRORS)
         if self._is_post and not not_sent:
@@ -242,16 +311,18 @@ class RetryCall:
                 f"{reason}; the activity may or may not have been created, so the request was not re-sent",
                 method=self.method,
                 path=self.path,
-            ) from exc
+            ) from None
+        if isinstance(exc, ResponseLimitExceeded):
+            raise KizenLimitError(reason, method=self.method, path=self.path, limit=exc.limit) from None
         error = KizenTransportError(reason, method=self.method, path=self.path)
         if is_tls_failure(exc) or isinstance(exc, httpx.UnsupportedProtocol):
-            raise error from exc  # retrying cannot fix a certificate or a URL
-        return self._retry_or_raise(Retry(self._backoff()), error, cause=exc)
+            raise error from None  # retrying cannot fix a certificate or a URL
+        return self._retry_or_raise(Retry(self._backoff()), error)
 
     def _backoff(self) -> float:
         return self.policy.backoff_seconds(self.attempts, self._rng)
 
-    def _retry_or_raise(self, retry: Retry, error: KizenError, cause: BaseException | None = None) -> Retry:
+    def _retry_or_raise(self, retry: Retry, error: KizenError) -> Retry:
         elapsed = self._clock() - self._started
         if self.attempts >= self.policy.max_attempts:
             error.message += f" (gave up after {self.attempts} attempts)"
@@ -262,7 +333,8 @@ class RetryCall:
             )
         else:
             return retry
-        raise error from cause
+        # Not chained to the network error: its text may quote the server's bytes, unredacted.
+        raise error from None
 
 
 def is_tls_failure(exc: BaseException) -> bool:
@@ -278,7 +350,11 @@ def is_tls_failure(exc: BaseException) -> bool:
 def describe_transport_error(exc: httpx.TransportError) -> str:
     """A message naming the kind of network failure in words a user can act on."""
     host = exc.request.url.host if _has_request(exc) else "Kizen"
-    detail = str(exc) or type(exc).__name__
+    # A malformed reply's bytes appear in some messages (h11 quotes a bad header line): redact them.
+    detail = redact(str(exc), request_secrets(exc.request)) if _has_request(exc) else str(exc)
+    detail = detail or type(exc).__name__
+    if isinstance(exc, ResponseLimitExceeded):
+        return detail
     if is_tls_failure(exc):
         return (
             f"TLS handshake with {host} failed ({detail}); check the Base URL's scheme and port, and if "
@@ -324,6 +400,24 @@ def _response_facts(response: httpx.Response) -> dict[str, Any]:
     }
 
 
-def _excerpt(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _BODY_EXCERPT_CHARS else text[:_BODY_EXCERPT_CHARS] + "…"
+def _server_text(response: httpx.Response, text: str) -> str:
+    return redact(text, request_secrets(response.request))
+
+
+def _excerpt(response: httpx.Response) -> str:
+    """The start of a body, on one line and redacted (redacted whole first, so no secret is cut in two)."""
+    return _clip(" ".join(_server_text(response, response.text).split()), _BODY_EXCERPT_CHARS)
+
+
+def _clip(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[:chars] + "…"
+
+
+def _redirect_target(response: httpx.Response) -> str:
+    """Scheme, host and path of a redirect's Location: its query or user info may hold anything."""
+    location = response.headers.get("Location")
+    if not location:
+        return "another address"
+    parts = urlsplit(location)
+    target = f"{parts.scheme}://{parts.hostname}{parts.path}" if parts.hostname else parts.path
+    return _server_text(response, target) or "another address"

@@ -60,6 +60,16 @@ class KizenUnknownOutcomeError(KizenError):
     """
 
 
+class KizenLimitError(KizenError):
+    """A response broke one of the connection's limits; `limit` names it (the extra that sets it, or
+    ``next`` for a listing whose next link repeats).
+    """
+
+    def __init__(self, message: str, *, limit: str, **kwargs: Any) -> None:
+        self.limit = limit
+        super().__init__(message, **kwargs)
+
+
 class KizenHTTPError(KizenError):
     """Kizen answered with a non-2xx status (after any retries), or with a body that is not JSON."""
 

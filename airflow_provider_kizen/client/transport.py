@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_kizen.client.config import KizenConnectionConfig
+from airflow_provider_kizen.client.config import KizenConnectionConfig, is_loopback
 from airflow_provider_kizen.client.errors import KizenConfigError
 
 
@@ -19,7 +19,21 @@ def client_options(config: KizenConnectionConfig) -> dict[str, Any]:
         # A batch or a trigger sends many requests at once; keep their connections for the next round.
         "limits": httpx.Limits(max_connections=100, max_keepalive_connections=100),
         "follow_redirects": False,  # a redirect could carry the API key headers to another host
+        "mounts": proxy_bypass(config),
     }
+
+
+def proxy_bypass(config: KizenConnectionConfig) -> dict[str, None]:
+    """Routes that ignore the proxy variables (HTTP_PROXY, ALL_PROXY...): a None mount means no proxy.
+
+    Plain http never goes through a proxy, which would read the API key in clear; https keeps the proxy,
+    which only tunnels it. A loopback Base URL never leaves the machine, so it never needs one.
+    """
+    host = httpx.URL(config.base_url).host
+    bypass: dict[str, None] = {"http://": None}
+    if is_loopback(host):
+        bypass[f"all://{host}" if ":" not in host else f"all://[{host}]"] = None
+    return bypass
 
 
 def tls_verification(config: KizenConnectionConfig) -> ssl.SSLContext | bool:
@@ -32,17 +46,3 @@ def tls_verification(config: KizenConnectionConfig) -> ssl.SSLContext | bool:
         raise KizenConfigError(
             f"cannot use the CA bundle {config.verify!r} from the extra ca_bundle: {exc}"
         ) from None
-
-
-def unbound(response: httpx.Response) -> httpx.Response:
-    """The response, read, without httpx's reference cycle between it and its stream.
-
-    httpx's client binds every response's stream back to the response (encode/httpx#3733), so each
-    request would leave a cycle that only the cyclic garbage collector frees. Thousands of reads, as a
-    trigger watching many activities makes, would then keep the collector busy, and whatever is in
-    flight at each collection survives into the oldest generation, until a full collection of the
-    whole process stalls the event loop. `send()` has already read the body, so a plain stream over it
-    is all the response needs.
-    """
-    response.stream = httpx.ByteStream(response.content)
-    return response

@@ -19,16 +19,18 @@ from airflow.sdk import BaseHook, Connection
 from airflow.sdk import log as airflow_sdk_log
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from airflow_provider_kizen.client import limits
 from airflow_provider_kizen.client.config import KizenConnectionConfig, parse_connection
 from airflow_provider_kizen.client.core import (
     Done,
+    Pages,
     Retry,
     RetryCall,
     build_request,
     decode_json,
     encode_filters,
-    next_page,
     split_page,
+    unexpected_body,
 )
 from airflow_provider_kizen.client.errors import (
     KizenAuthError,
@@ -38,7 +40,7 @@ from airflow_provider_kizen.client.errors import (
 )
 from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.client.policy import RetryPolicy
-from airflow_provider_kizen.client.transport import client_options, unbound
+from airflow_provider_kizen.client.transport import client_options
 from airflow_provider_kizen.models.scheduled_activity import (
     ScheduledActivity,
     ScheduledActivityWrite,
@@ -150,12 +152,12 @@ class KizenHook(BaseHook):
         :raises KizenUnknownOutcomeError: when it may or may not have been created; it is not re-sent.
         """
         response = self._request("POST", SCHEDULED_ACTIVITIES_PATH, json=_write_body(payload))
-        return ScheduledActivity.model_validate(decode_json(response))
+        return _read_activity(response, decode_json(response))
 
     def get_scheduled_activity(self, activity_id: str) -> ScheduledActivity:
         """Read one scheduled activity by id."""
         response = self._request("GET", _activity_path(activity_id))
-        return ScheduledActivity.model_validate(decode_json(response))
+        return _read_activity(response, decode_json(response))
 
     def list_scheduled_activities(self, **filters: Any) -> Iterator[ScheduledActivity]:
         """Every scheduled activity matching the filters, following the pages' `next` links.
@@ -170,15 +172,14 @@ class KizenHook(BaseHook):
     def list_scheduled_activity_pages(self, item_model: type[Item], **filters: Any) -> Iterator[list[Item]]:
         """The same list one page at a time, each activity as `item_model`, so a caller can count its
         requests and stop between them. ``ScheduledActivityStatus`` decodes only what a wait needs."""
-        path = SCHEDULED_ACTIVITIES_PATH
-        params: Params = encode_filters(filters)
+        pages = Pages(self.get_config(), SCHEDULED_ACTIVITIES_PATH, encode_filters(filters))
         while True:
-            response = self._request("GET", path, params=params)
+            response = self._request("GET", pages.path, params=pages.params)
             results, next_url = _read_page(response, item_model)
             yield results
             if next_url is None:
                 return
-            path, params = next_page(self.get_config(), next_url)
+            pages.follow(next_url)
 
     async def acreate_scheduled_activity(
         self, payload: WritePayload, *, pace: Pace | None = None
@@ -187,14 +188,14 @@ class KizenHook(BaseHook):
         response = await self._arequest(
             "POST", SCHEDULED_ACTIVITIES_PATH, json=_write_body(payload), pace=pace
         )
-        return ScheduledActivity.model_validate(decode_json(response))
+        return _read_activity(response, decode_json(response))
 
     async def aget_scheduled_activity(
         self, activity_id: str, *, pace: Pace | None = None
     ) -> ScheduledActivity:
         """Async twin of `get_scheduled_activity`."""
         response = await self._arequest("GET", _activity_path(activity_id), pace=pace)
-        return ScheduledActivity.model_validate(decode_json(response))
+        return _read_activity(response, decode_json(response))
 
     async def alist_scheduled_activities(self, **filters: Any) -> AsyncIterator[ScheduledActivity]:
         """Async twin of `list_scheduled_activities`."""
@@ -206,15 +207,14 @@ class KizenHook(BaseHook):
         self, item_model: type[Item], **filters: Any
     ) -> AsyncGenerator[list[Item], None]:
         """Async twin of `list_scheduled_activity_pages`."""
-        path = SCHEDULED_ACTIVITIES_PATH
-        params: Params = encode_filters(filters)
+        pages = Pages(await self.aget_config(), SCHEDULED_ACTIVITIES_PATH, encode_filters(filters))
         while True:
-            response = await self._arequest("GET", path, params=params)
+            response = await self._arequest("GET", pages.path, params=pages.params)
             results, next_url = _read_page(response, item_model)
             yield results
             if next_url is None:
                 return
-            path, params = next_page(await self.aget_config(), next_url)
+            pages.follow(next_url)
 
     # -- connection check ----------------------------------------------------------------------------
 
@@ -241,9 +241,10 @@ class KizenHook(BaseHook):
 
     def _send(self, call: RetryCall) -> httpx.Response:
         client = self.get_conn()
+        response_limits = self.get_config().limits
         while True:
             try:
-                decision = call.after_response(unbound(client.send(call.request)))
+                decision = call.after_response(limits.send(client, call.request, response_limits))
             except httpx.TransportError as exc:
                 decision = call.after_transport_error(exc)
             if isinstance(decision, Done):
@@ -261,7 +262,7 @@ class KizenHook(BaseHook):
             if pace is not None:
                 await pace.wait_turn()
             try:
-                decision = call.after_response(unbound(await client.send(call.request)))
+                decision = call.after_response(await limits.asend(client, call.request, config.limits))
             except httpx.TransportError as exc:
                 decision = call.after_transport_error(exc)
             if isinstance(decision, Done):
@@ -303,8 +304,24 @@ def _read_page(response: httpx.Response, item_model: type[Item]) -> tuple[list[I
     except ValidationError:
         # Not a page of such items: the slow path raises the error that says what is wrong.
         results, next_url = split_page(decode_json(response), response)
-        return [item_model.model_validate(item) for item in results], next_url
+        return [_read_item(response, item, item_model) for item in results], next_url
     return page.results, page.next or None
+
+
+def _read_activity(response: httpx.Response, body: Any) -> ScheduledActivity:
+    return _read_item(response, body, ScheduledActivity)
+
+
+def _read_item(response: httpx.Response, body: Any, item_model: type[Item]) -> Item:
+    """An activity from a response's JSON; a body that is not one fails as a KizenHTTPError."""
+    try:
+        return item_model.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'the body'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)[:3]
+        )
+        raise unexpected_body(response, "a scheduled activity", problems) from None
 
 
 def _failed(task: asyncio.Task[Any]) -> bool:

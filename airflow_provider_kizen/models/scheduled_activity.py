@@ -5,9 +5,16 @@ document is vendored in ``airflow_provider_kizen/schemas``), rejects unknown fie
 instead of vanishing, and serialises only the fields the caller set: Kizen warns that partial payloads
 can overwrite data, so a null the caller did not write is never sent.
 
-Naive datetimes are rejected: a due time without an offset would silently mean a different moment on
-Kizen's side than in the DAG author's head. Give an offset (``2026-03-02T09:00:00+01:00``, ``...Z``) or an
-aware datetime (``pendulum.datetime(2026, 3, 2, 9, tz="Europe/Paris")``).
+Types are strict at this edge, because a lax conversion hides the mistake from Kizen:
+
+- datetimes are ISO 8601 strings with an offset (``2026-03-02T09:00:00+01:00``, ``...Z``) or aware
+  datetimes (``pendulum.datetime(2026, 3, 2, 9, tz="Europe/Paris")``). Naive values would mean a different
+  moment on Kizen's side than in the DAG author's head; numbers and digit strings (``20270901``) would be
+  read as Unix timestamps. The instant must fall in the years 1900 to 9998 in UTC: outside them a date is
+  a mistake (a lost century, a sentinel), and the years 1 and 9999 overflow once shifted by a time zone.
+- booleans are ``true``/``false``, never ``0``/``1``; integers are never booleans.
+- text holds no NUL characters (Kizen refuses them) and no lone surrogates (they cannot be encoded as
+  UTF-8); names are not blank (Kizen strips whitespace, then refuses an empty name).
 
 `ScheduledActivity` mirrors ``ScheduledActivityV2Read`` but keeps whatever Kizen returns: fields the
 OpenAPI types as strings (``activity_object``, ``employee``) arrive as objects in practice.
@@ -16,15 +23,93 @@ OpenAPI types as strings (``activity_object``, ``employee``) arrive as objects i
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 MAX_INT32 = 2147483647
+# The years a due time may fall in, in UTC (see the module docstring).
+EARLIEST_YEAR, LATEST_YEAR = 1900, 9998
+# A date and a time of day: what every ISO 8601 datetime starts with, and no number does.
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _datetime_input(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE_TIME.match(value):
+        return value
+    raise ValueError(
+        f"give an ISO 8601 date and time with an offset (e.g. 2026-03-02T09:00:00+01:00) or an aware "
+        f"datetime, not {type(value).__name__} {value!r:.40}"
+    )
+
+
+def _aware_and_storable(value: datetime) -> datetime:
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError(
+            f"{value.isoformat()} has no timezone; give an offset (e.g. {value.isoformat()}+00:00) "
+            "or an aware datetime such as pendulum.datetime(..., tz='Europe/Paris')"
+        )
+    try:
+        year = (value.replace(tzinfo=None) - offset).year
+    except OverflowError:
+        year = 0
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise ValueError(
+            f"{value.isoformat()} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR} (in UTC) "
+            "that Kizen can store"
+        )
+    if offset % timedelta(minutes=1):
+        # ISO 8601 offsets are whole minutes (some historic zones are not): the same instant in UTC.
+        return value.astimezone(UTC)
+    return value
+
+
+def check_text(value: str) -> str:
+    """`value` unchanged, or a ValueError when it holds a NUL or a lone surrogate."""
+    if "\x00" in value:
+        raise ValueError(f"contains a NUL character at position {value.index(chr(0))}, which Kizen refuses")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"contains a lone surrogate at position {exc.start}, which is not valid text"
+        ) from None
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is blank; Kizen strips whitespace and then refuses an empty name")
+    return value
+
+
+def _not_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"give a whole number, not the boolean {value}")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_datetime_input), AfterValidator(_aware_and_storable)]
+Text = Annotated[str, Strict(), AfterValidator(check_text)]
+Name = Annotated[Text, AfterValidator(_not_blank), Field(min_length=1)]
 
 
 class _Strict(BaseModel):
@@ -38,7 +123,7 @@ class _Strict(BaseModel):
 
 class _IdOrName(_Strict):
     id: UUID | None = None
-    name: str | None = Field(default=None, min_length=1)
+    name: Name | None = None
 
     @model_validator(mode="after")
     def _needs_id_or_name(self) -> _IdOrName:
@@ -94,7 +179,7 @@ class Notification(_Strict):
     """A reminder before the due time: ``{"type": "email", "time_amount": 30, "time_unit": "minute"}``."""
 
     type: Literal["email", "text"]
-    time_amount: int = Field(ge=1, le=MAX_INT32)
+    time_amount: Annotated[int, BeforeValidator(_not_boolean)] = Field(ge=1, le=MAX_INT32)
     time_unit: Literal["minute", "hour", "day"]
 
 
@@ -118,32 +203,22 @@ class ScheduledActivityWrite(_Strict):
     """
 
     activity_object_id: UUID | None = None
-    activity_object_name: str | None = Field(default=None, min_length=1)
-    due_datetime: datetime
-    original_due_datetime: datetime | None = None
+    activity_object_name: Name | None = None
+    due_datetime: Instant
+    original_due_datetime: Instant | None = None
     employee_id: UUID | None = None
     role_id: UUID | None = None
-    note: str | None = None
+    note: Text | None = None
     mentions: list[UUID] | None = None
     notifications: list[Notification] | None = None
     associated_entities: list[AssociatedEntity] | None = None
-    notify_mentioned: bool = False
+    notify_mentioned: StrictBool = False
 
     @field_validator(*_NOT_NULLABLE, mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
             raise ValueError("may not be null; leave the field out instead")
-        return value
-
-    @field_validator("due_datetime", "original_due_datetime")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(
-                f"{value.isoformat()} has no timezone; give an offset (e.g. {value.isoformat()}+00:00) "
-                "or an aware datetime such as pendulum.datetime(..., tz='Europe/Paris')"
-            )
         return value
 
     @model_validator(mode="after")

@@ -10,7 +10,11 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite, ValidatedWrite
+from airflow_provider_kizen.models.scheduled_activity import (
+    ScheduledActivityWrite,
+    ValidatedWrite,
+    check_text,
+)
 from airflow_provider_kizen.operators.reconciliation import hash_record_key, user_record_key
 
 
@@ -64,15 +68,24 @@ def validate_record(index: int, record: Any, dedupe_key: str | None) -> tuple[st
         user_key = user_record_key(body.get(dedupe_key))
         if dedupe_key not in ScheduledActivityWrite.model_fields:
             body.pop(dedupe_key, None)
-    errors: dict[str, list[str]] = {}
-    if dedupe_key is not None and user_key is None:
-        errors[dedupe_key] = ["The dedupe key is missing or empty."]
-    try:
-        model = ScheduledActivityWrite.model_validate(body)
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False, include_input=False):
-            errors.setdefault(_field_name(error["loc"]), []).append(error["msg"])
-    if errors:
+    bad_keys = _non_text_keys(body)
+    errors = dict(bad_keys)
+    if dedupe_key is not None:
+        try:
+            if user_key is None:
+                raise ValueError("is missing or empty")
+            check_text(user_key)
+        except ValueError as exc:
+            errors[dedupe_key] = [f"The dedupe key {exc}."]
+            user_key = None
+    model = None
+    if not bad_keys:  # pydantic would report such a key, but the record could not be named
+        try:
+            model = ScheduledActivityWrite.model_validate(body)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False, include_input=False):
+                errors.setdefault(_field_name(error["loc"]), []).append(error["msg"])
+    if model is None or errors:
         raise InvalidRecord(index, user_key or hash_record_key(body), errors)
     return user_key or hash_record_key(model.to_request_json()), model
 
@@ -120,8 +133,30 @@ def check_records(records: list[Any], dedupe_key: str | None) -> CheckedRecords:
     return checked
 
 
+def _non_text_keys(data: Any, location: tuple[int | str, ...] = ()) -> dict[str, list[str]]:
+    """Field errors for mapping keys that are not strings, anywhere in a record: JSON keys are text."""
+    errors: dict[str, list[str]] = {}
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if isinstance(key, str):
+                errors.update(_non_text_keys(value, (*location, key)))
+            else:
+                errors.setdefault(_field_name(location), []).append(
+                    f"has the key {key!r:.40} of type {type(key).__name__}; keys must be strings"
+                )
+    elif isinstance(data, (list, tuple)):
+        for position, item in enumerate(data):
+            errors.update(_non_text_keys(item, (*location, position)))
+    return errors
+
+
 def _field_name(location: tuple[int | str, ...]) -> str:
+    """`notifications[0].time_amount` for a pydantic location; odd characters in names are escaped."""
     name = ""
     for part in location:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            text = part if part.isprintable() else ascii(part)
+            name += f".{text}" if name else text
     return name or "payload"

@@ -28,12 +28,30 @@ SEARCH_PREFIX_CHARS = 100
 
 def canonical_json(data: Any) -> str:
     """JSON with sorted keys and no whitespace, so equal data always gives the same text."""
+    try:
+        return _dumps(data)
+    except TypeError:  # keys of mixed types cannot be sorted: only an invalid record has them
+        return _dumps(_text_keys(data))
+
+
+def _dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def _text_keys(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {str(key): _text_keys(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_text_keys(item) for item in data]
+    return data
+
+
 def hash_record_key(data: Mapping[str, Any]) -> str:
-    """The default record key: the first 32 hex digits (128 bits) of the SHA-256 of the canonical JSON."""
-    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:32]
+    """The default record key: the first 32 hex digits (128 bits) of the SHA-256 of the canonical JSON.
+
+    Lone surrogates are hashed as they are (``surrogatepass``), so that an invalid record still gets a key.
+    """
+    return hashlib.sha256(canonical_json(data).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def user_record_key(value: Any) -> str | None:

@@ -13,8 +13,13 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_provider_kizen.operators.batch import Outcome
 from airflow_provider_kizen.operators.payloads import InvalidRecord
 
-# How many invalid records or failures the task's error message quotes; the rest are in the log and XCom.
+# How many invalid records or failures the task's error message quotes, the task log shows in full (the
+# rest at DEBUG), and the `failures` XCom keeps: a batch of 100,000 bad records stays readable and small.
 QUOTED_ERRORS = 5
+LOGGED_ERRORS = 20
+FAILURES_IN_XCOM = 100
+# Batches up to this size get one task-log line per record; larger ones only progress and the summary.
+LOGGED_RECORDS = 20
 FAILED_STATUSES = ("failed", "invalid")
 
 
@@ -77,8 +82,22 @@ def summary(headline: str, failures: list[dict[str, Any]]) -> str:
     """The task's error message: a headline and the first few failures."""
     quoted = "\n".join(f"  {entry['error']}" for entry in failures[:QUOTED_ERRORS])
     more = len(failures) - QUOTED_ERRORS
-    tail = f"\n  ... and {more} more (XCom key 'failures')" if more > 0 else ""
+    tail = (
+        f"\n  ... and {more} more (the first {FAILURES_IN_XCOM} in XCom 'failures'; all in the task log, "
+        f"past the first {LOGGED_ERRORS} at DEBUG)"
+        if more > 0
+        else ""
+    )
     return f"{headline}:\n{quoted}{tail}"
+
+
+def record_line(result: dict[str, Any]) -> str:
+    """One record's outcome for the task log: key, activity id and due time; never a note or an email."""
+    head = f"record {result['index']} (key {result['record_key']})"
+    if result["activity_id"] is None:
+        return f"{head}: {result['status']}, no activity (its error is logged as a warning)"
+    due = (result.get("activity") or {}).get("due_datetime") or "unknown"
+    return f"{head} → activity {result['activity_id']} ({result['status']}), due {due}"
 
 
 def status_counts(results: list[dict[str, Any]]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,10 +28,14 @@ from airflow_provider_kizen.operators.ledger import ProgressLedger, input_finger
 from airflow_provider_kizen.operators.payloads import CheckedRecords, as_json, check_records, parse_payload
 from airflow_provider_kizen.operators.results import (
     FAILED_STATUSES,
+    FAILURES_IN_XCOM,
+    LOGGED_ERRORS,
+    LOGGED_RECORDS,
     failure,
     invalid_result,
     outcome_result,
     planned_result,
+    record_line,
     same_as,
     status_counts,
     summary,
@@ -54,7 +59,8 @@ class ScheduleActivityOperator(BaseOperator):
     ``field_errors``), or, when ``plan_only=True``, ``would_create`` (with ``payload``, the body that
     would be sent). ``activity`` is a summary unless ``full_results=True`` or the input was one payload.
     Pushes XCom ``activity_ids`` (ids, in input order, of every record that now has an activity) and
-    ``failures`` in every mode, plan-only and refused batches included.
+    ``failures`` (the first 100 failed or invalid records) and ``failure_count`` (all of them) in every
+    mode, plan-only and refused batches included.
 
     :param payload: one payload (dict or ``ScheduledActivityWrite``) or a list; templated. A string
         is parsed as JSON.
@@ -142,6 +148,7 @@ class ScheduleActivityOperator(BaseOperator):
             if web_link is not None:
                 context["ti"].xcom_push(key=WEB_LINK_XCOM_KEY, value=web_link)
         failed = [entry for entry in failures if entry["status"] == "failed"]
+        self._log_errors(failed, "Failed")
         if failed and self.fail_on_error:
             raise AirflowException(summary(f"{len(failed)} of {len(records)} records failed", failed))
         return results
@@ -163,15 +170,31 @@ class ScheduleActivityOperator(BaseOperator):
             self._runner.cancel()
 
     def _push(self, context: Context, activity_ids: list[str], failures: list[dict[str, Any]]) -> None:
+        """`activity_ids`, the first FAILURES_IN_XCOM `failures` in full, and `failure_count`."""
         context["ti"].xcom_push(key="activity_ids", value=activity_ids)
-        context["ti"].xcom_push(key="failures", value=failures)
+        context["ti"].xcom_push(key="failures", value=failures[:FAILURES_IN_XCOM])
+        context["ti"].xcom_push(key="failure_count", value=len(failures))
+
+    def _log_errors(self, failures: list[dict[str, Any]], kind: str) -> None:
+        """The first LOGGED_ERRORS failures as warnings, the rest at DEBUG, and how many there were."""
+        for number, entry in enumerate(failures):
+            level = logging.WARNING if number < LOGGED_ERRORS else logging.DEBUG
+            self.log.log(level, "%s %s", kind, entry["error"])
+        if len(failures) > LOGGED_ERRORS:
+            self.log.warning(
+                "%s: %d records in all; the first %d are above, the rest are logged at DEBUG, and the "
+                "first %d are in the XCom 'failures'",
+                kind,
+                len(failures),
+                LOGGED_ERRORS,
+                FAILURES_IN_XCOM,
+            )
 
     def _report_invalid(self, context: Context, checked: CheckedRecords, total: int) -> None:
-        for invalid in checked.invalid.values():
-            self.log.warning("Invalid %s", invalid)
+        failures = [failure(invalid_result(invalid)) for invalid in checked.invalid.values()]
+        self._log_errors(failures, "Invalid")
         headline = f"{len(checked.invalid)} of {total} records are invalid"
         if not self.skip_invalid:
-            failures = [failure(invalid_result(invalid)) for invalid in checked.invalid.values()]
             self._push(context, [], failures)
             raise AirflowFailException(summary(f"{headline}; nothing was sent", failures))
         self.log.warning("%s; skipping them (skip_invalid=True)", headline)
@@ -240,6 +263,9 @@ class ScheduleActivityOperator(BaseOperator):
         for index, first in duplicate_of.items():
             results[index] = same_as(index, results[first])
         final = [result for result in results if result is not None]
+        if len(final) <= LOGGED_RECORDS:
+            for result in final:
+                self.log.info("%s", record_line(result))
         self.log.info("Kizen batch finished in %.1fs: %s", time.monotonic() - started, status_counts(final))
         return final
 

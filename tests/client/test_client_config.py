@@ -12,6 +12,7 @@ from airflow.sdk import Connection
 
 from airflow_provider_kizen.client.config import DEFAULT_BASE_URL, is_loopback, parse_connection
 from airflow_provider_kizen.client.errors import KizenConfigError
+from airflow_provider_kizen.client.limits import ResponseLimits
 from airflow_provider_kizen.client.policy import RetryPolicy
 from airflow_provider_kizen.hooks.kizen import KizenHook
 
@@ -209,6 +210,9 @@ def test_missing_business_id_does_not_reveal_the_key():
         ({"timeout": -1}, "extra timeout must be positive"),
         ({"max_attempts": 0}, "extra max_attempts must be positive"),
         ({"backoff_initial_seconds": "x"}, "extra backoff_initial_seconds must be a number"),
+        ({"max_response_bytes": 0}, "extra max_response_bytes must be positive"),
+        ({"request_deadline_seconds": "never"}, "extra request_deadline_seconds must be a number"),
+        ({"max_pages": 0.5}, "max_pages must be positive"),
     ],
 )
 def test_bad_numeric_extras(extra, words):
@@ -234,6 +238,21 @@ def test_retry_extras_build_the_policy():
     }
     assert parse(connection(extra=extra)).retry_policy == RetryPolicy(
         max_attempts=7, max_elapsed_seconds=60, backoff_initial_seconds=0.25, backoff_max_seconds=8
+    )
+
+
+def test_limit_extras_build_the_limits_and_default_to_what_fits_kizen():
+    assert parse(connection(extra={"business_id": BUSINESS_ID})).limits == ResponseLimits(
+        max_response_bytes=32 * 1024 * 1024, request_deadline_seconds=120, max_pages=1000
+    )
+    extra = {
+        "business_id": BUSINESS_ID,
+        "max_response_bytes": "1048576",
+        "request_deadline_seconds": 7.5,
+        "max_pages": 12,
+    }
+    assert parse(connection(extra=extra)).limits == ResponseLimits(
+        max_response_bytes=1048576, request_deadline_seconds=7.5, max_pages=12
     )
 
 

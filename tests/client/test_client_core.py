@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from datetime import UTC, datetime
 
@@ -9,23 +10,25 @@ import pytest
 from airflow_provider_kizen.client.config import KizenConnectionConfig
 from airflow_provider_kizen.client.core import (
     Done,
+    Pages,
     Retry,
     RetryCall,
     build_request,
     decode_json,
     describe_transport_error,
     encode_filters,
-    next_page,
     split_page,
 )
 from airflow_provider_kizen.client.errors import (
     KizenHTTPError,
+    KizenLimitError,
     KizenRateLimitError,
     KizenServerError,
     KizenTransportError,
     KizenUnknownOutcomeError,
     KizenValidationError,
 )
+from airflow_provider_kizen.client.limits import ResponseLimits
 from airflow_provider_kizen.client.policy import RetryPolicy
 
 API_KEY = "kz-core-test-key-5d1e0c"
@@ -90,21 +93,49 @@ def test_encode_filters():
 
 
 def test_next_page_keeps_only_path_and_query():
-    path, params = next_page(
-        CONFIG, "http://elsewhere.example:9999/api/activities/scheduled-activity?page=2&search=x"
-    )
-    assert path == PATH
-    assert dict(params) == {"page": "2", "search": "x"}
+    pages = Pages(CONFIG, PATH, {"search": "x"})
+    pages.follow("http://elsewhere.example:9999/api/activities/scheduled-activity?page=2&search=x")
+    assert pages.path == PATH
+    assert dict(pages.params) == {"page": "2", "search": "x"}
 
 
 def test_next_page_under_a_base_url_with_a_path_prefix():
     config = KizenConnectionConfig(
         base_url="https://proxy.example/kizen", business_id="b", user_id="u", api_key="k"
     )
-    path, _ = next_page(config, "https://proxy.example/kizen/api/activities/scheduled-activity?page=2")
-    assert path == PATH
-    request = build_request(config, "GET", path)
+    pages = Pages(config, PATH, {})
+    pages.follow("https://proxy.example/kizen/api/activities/scheduled-activity?page=2")
+    assert pages.path == PATH
+    request = build_request(config, "GET", pages.path)
     assert request.url.path == "/kizen" + PATH
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        ["/api/activities/scheduled-activity?search=x"],  # back to the first page
+        ["?page=2&search=x", "?search=x&page=2"],  # the same page, its query reordered
+        ["?page=2", "?page=3", "?page=2"],
+    ],
+)
+def test_a_next_link_that_leads_back_stops_the_listing(links):
+    pages = Pages(CONFIG, PATH, {"search": "x"})
+    urls = [f"https://kizen.example{PATH}{link}" if link.startswith("?") else link for link in links]
+    for url in urls[:-1]:
+        pages.follow(url)
+    with pytest.raises(KizenLimitError, match="leads back to a page already read") as caught:
+        pages.follow(urls[-1])
+    assert caught.value.limit == "next"
+
+
+def test_a_listing_stops_after_max_pages():
+    config = dataclasses.replace(CONFIG, limits=ResponseLimits(max_pages=3))
+    pages = Pages(config, PATH, {})
+    pages.follow(f"{PATH}?page=2")
+    pages.follow(f"{PATH}?page=3")
+    with pytest.raises(KizenLimitError, match=r"more than 3 pages \(connection extra max_pages\)"):
+        pages.follow(f"{PATH}?page=4")
+    assert pages.count == 4
 
 
 def test_success_is_done():

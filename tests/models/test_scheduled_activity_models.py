@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pendulum
 import pytest
@@ -195,3 +195,77 @@ def test_read_model_accepts_string_references_as_the_schema_types_them():
 @pytest.mark.parametrize("fields", [{"completed_at": "2026-03-02T10:00:00Z"}, {"logged_activity_id": UUID_B}])
 def test_is_completed(fields):
     assert ScheduledActivity.model_validate({"id": UUID_A, **fields}).is_completed
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["20270901", 20270901, 1.8e9, "1800000000", "1.8e9", True, "2027-09-01", datetime(2027, 9, 1).date()],
+)
+def test_a_due_time_is_never_read_from_a_number_or_a_bare_date(value):
+    """Pydantic would read these as Unix timestamps (20270901 is 1970-08-23) or as midnight."""
+    with pytest.raises(ValidationError, match="give an ISO 8601 date and time with an offset"):
+        write(due_datetime=value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0001-01-01T00:30+01:00", "9999-12-31T23:00-05:00", "1899-12-31T23:59:59Z", "9999-01-01T00:00:00Z"],
+)
+def test_due_times_kizen_cannot_store_are_refused(value):
+    with pytest.raises(ValidationError, match="outside the years 1900 to 9998 \\(in UTC\\)"):
+        write(due_datetime=value)
+
+
+@pytest.mark.parametrize(
+    "value", ["1900-01-01T00:00:00Z", "9998-12-31T23:59:59Z", "1900-01-01T01:00:00+01:00"]
+)
+def test_the_year_bounds_are_inclusive_in_utc(value):
+    assert write(due_datetime=value).to_request_json()["due_datetime"].startswith(value[:4])
+
+
+def test_an_offset_with_seconds_is_sent_as_the_same_instant_in_utc():
+    """Pydantic writes only the minutes of an offset: +00:19:32 would be sent 32 seconds off."""
+    amsterdam_1920 = timezone(timedelta(minutes=19, seconds=32))
+    model = write(due_datetime=datetime(1920, 6, 1, 12, tzinfo=amsterdam_1920))
+    assert model.to_request_json()["due_datetime"] == "1920-06-01T11:40:28Z"
+
+
+@pytest.mark.parametrize("value", [1, 0, "true", "yes", 1.0])
+def test_notify_mentioned_is_only_a_boolean(value):
+    with pytest.raises(ValidationError, match="notify_mentioned"):
+        write(notify_mentioned=value)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_is_not_a_time_amount(value):
+    notification = {"type": "email", "time_amount": value, "time_unit": "minute"}
+    with pytest.raises(ValidationError, match="give a whole number, not the boolean"):
+        write(notifications=[notification])
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"note": "call\x00back"}, "NUL character at position 4"),
+        ({"note": "caf\ud800"}, "lone surrogate at position 3"),
+        ({"activity_object_name": "   "}, "is blank"),
+        ({"activity_object_name": "\t\n"}, "is blank"),
+        ({"activity_object_name": "a\x00"}, "NUL character"),
+        (
+            {"associated_entities": [{"custom_object": {"name": " "}, "entity": {"name": "a@b.c"}}]},
+            "is blank",
+        ),
+        (
+            {"associated_entities": [{"custom_object": {"name": "x"}, "entity": {"name": "\udc80"}}]},
+            "surrogate",
+        ),
+        ({"note": b"bytes"}, "valid string"),
+    ],
+)
+def test_text_kizen_would_refuse_or_cannot_be_encoded_is_refused(fields, words):
+    with pytest.raises(ValidationError, match=words):
+        write(**fields)
+
+
+def test_an_empty_note_is_still_allowed():
+    assert write(note="").to_request_json()["note"] == ""

@@ -64,7 +64,7 @@ def test_invalid_records_are_named_by_index_key_field_and_reason() -> None:
     )
     assert list(checked.invalid) == [1, 2, 3, 4]
     assert str(checked.invalid[1]).startswith(
-        "record 1 (key r1): due_datetime: Input should be a valid datetime"
+        "record 1 (key r1): due_datetime: Value error, give an ISO 8601 date and time with an offset"
     )
     assert checked.invalid[2].field_errors == {"row_id": ["The dedupe key is missing or empty."]}
     assert checked.invalid[3].field_errors == {"payload": ["a record must be an object, not str"]}
@@ -125,3 +125,22 @@ def test_one_payload_in_a_plan_only_run_gives_a_list_of_one(mocker) -> None:  # 
     operator = ScheduleActivityOperator(task_id="t", payload=VALID, plan_only=True)
     results = operator.execute({"ti": mocker.Mock()})  # type: ignore[typeddict-item]
     assert [(r["index"], r["status"], r["payload"]) for r in results] == [(0, "would_create", VALID)]
+
+
+def test_a_dedupe_key_that_is_not_text_fit_for_kizen_is_refused_and_the_record_hashed() -> None:
+    checked = check_records([{**VALID, "row_id": "r\ud800"}, {**VALID, "row_id": "a\x00"}], "row_id")
+    assert checked.invalid[0].field_errors == {
+        "row_id": ["The dedupe key contains a lone surrogate at position 1, which is not valid text."]
+    }
+    assert "NUL character" in checked.invalid[1].field_errors["row_id"][0]
+    assert all(len(key) == 32 for key in checked.keys)
+
+
+def test_non_string_keys_are_refused_where_they_are() -> None:
+    record = {**VALID, 1: "x", "associated_entities": [{"entity": {2: "y"}, "custom_object": {"name": "c"}}]}
+    checked = check_records([VALID, record], None)
+    assert checked.invalid[1].field_errors == {
+        "payload": ["has the key 1 of type int; keys must be strings"],
+        "associated_entities[0].entity": ["has the key 2 of type int; keys must be strings"],
+    }
+    assert str(checked.invalid[1]).startswith(f"record 1 (key {checked.keys[1]}): payload: has the key 1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -232,3 +233,31 @@ def test_a_task_stopped_mid_batch_and_retried_creates_no_duplicates(
     # The retry found the first try's work (recorded, or looked up in the uncertain window).
     assert statuses["already_existed"] >= 200, statuses
     assert statuses["already_existed"] + statuses["created"] == 600
+
+
+def test_many_invalid_records_keep_the_log_and_xcom_bounded(
+    dag_bag, kizen_emulator, kizen_connection, capfd
+) -> None:  # type: ignore[no-untyped-def]
+    tis = run_dag(dag_bag, "operator_noise")
+    log = capfd.readouterr().out
+
+    refused = tis["many_invalid"]
+    assert refused.state == TaskInstanceState.FAILED
+    failures = pull(refused, "failures")
+    assert len(failures) == 100  # of 5,000
+    assert [f["record_key"] for f in failures] == [f"bad-{n}" for n in range(100)]
+    assert pull(refused, "failure_count") == 5000
+    assert len(json.dumps(failures)) < 64 * 1024
+    invalid_lines = [line for line in log.splitlines() if "Invalid record " in line]
+    assert len(invalid_lines) == 20
+    assert "Invalid: 5000 records in all; the first 20 are above" in log
+    assert "... and 4995 more (the first 100 in XCom 'failures'" in log
+
+    small = tis["small_batch"]
+    assert small.state == TaskInstanceState.SUCCESS
+    for result in pull(small):
+        line = f"record {result['index']} (key {result['record_key']}) → activity {result['activity_id']}"
+        assert f"{line} (created), due {result['activity']['due_datetime']}" in log
+    assert "3 created" in log
+    assert "ada.lovelace@example.com" not in log
+    assert "Private note" not in log
