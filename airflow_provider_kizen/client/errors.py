@@ -95,7 +95,19 @@ TRANSIENT_ERRORS: tuple[type[KizenError], ...] = (KizenRateLimitError, KizenServ
 
 def unwatchable_message(activity_id: str, error: KizenError) -> str:
     """Say which activity could not be read while waiting for it, and why, in Kizen's words."""
-    return f"Scheduled activity {activity_id} cannot be watched: {error}"
+    message = f"Scheduled activity {activity_id} cannot be watched: {error}"
+    if isinstance(error, KizenNotFoundError):
+        message += f". {not_visible_hint(activity_id)}"
+    return message
+
+
+def not_visible_hint(activity_id: str) -> str:
+    """The likely cause of a 404 for an activity this connection created, and what to check."""
+    return (
+        f"Kizen answers 404 both for a deleted activity and for one the API user may not see: unless "
+        f"activity {activity_id} was deleted, check the API user's activity permissions in Kizen (it must "
+        "see activities assigned to other employees and roles; see the connection docs)"
+    )
 
 
 def http_error_class(status: int) -> type[KizenHTTPError]:

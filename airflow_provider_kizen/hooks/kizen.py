@@ -188,12 +188,14 @@ class KizenHook(BaseHook):
         response = await self._arequest("GET", _activity_path(activity_id), pace=pace)
         return ScheduledActivity.model_validate(decode_json(response))
 
-    async def alist_scheduled_activities(self, **filters: Any) -> AsyncIterator[ScheduledActivity]:
-        """Async twin of `list_scheduled_activities`."""
+    async def alist_scheduled_activities(
+        self, *, pace: Pace | None = None, **filters: Any
+    ) -> AsyncIterator[ScheduledActivity]:
+        """Async twin of `list_scheduled_activities`; `pace` is the batch's shared Pace, for every page."""
         path = SCHEDULED_ACTIVITIES_PATH
         params: Params = encode_filters(filters)
         while True:
-            response = await self._arequest("GET", path, params=params)
+            response = await self._arequest("GET", path, params=params, pace=pace)
             results, next_url = split_page(decode_json(response), response)
             for item in results:
                 yield ScheduledActivity.model_validate(item)
