@@ -97,7 +97,7 @@ def unwatchable_message(activity_id: str, error: KizenError) -> str:
     """Say which activity could not be read while waiting for it, and why, in Kizen's words."""
     message = f"Scheduled activity {activity_id} cannot be watched: {error}"
     if isinstance(error, KizenNotFoundError):
-        message += f". {not_visible_hint(activity_id)}"
+        message = f"{message.rstrip('.')}. {not_visible_hint(activity_id)}"
     return message
 
 
