@@ -6,7 +6,8 @@ The sync and async transports in the hook only send what `build_request` made an
 - Any method is retried after a 429, a 503, or an error raised before the request was written
   (connect errors, connect and pool timeouts): Kizen certainly created nothing.
 - A GET is also retried after other 5xx and any other network error.
-- A POST that met a read timeout, a dropped connection, a 502 or a 504 may have created the record.
+- A POST that met a read timeout, a dropped connection, a 500, a 502 or a 504 may have created the
+  record (nothing says Kizen rolls a 500 back: it may have failed after its commit).
   Re-sending it could create a duplicate, so it raises `KizenUnknownOutcomeError` for the caller to
   reconcile.
 - A response that breaks one of the connection's limits (``client.limits``) is not retried: the same
@@ -49,8 +50,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 USER_AGENT = f"airflow-provider-kizen/{__version__}"
 # Statuses after which Kizen certainly did not process the request, so even a POST may be re-sent.
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
-# Statuses after which a POST may or may not have been processed (a proxy lost the upstream answer).
-UNKNOWN_OUTCOME_STATUSES = frozenset({502, 504})
+# Statuses after which a POST may or may not have been processed: a server error that may have come
+# after the commit, or a proxy that lost the upstream answer.
+UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 504})
 # Network errors raised before any byte of the request was written.
 NOT_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
     httpx.ConnectError,

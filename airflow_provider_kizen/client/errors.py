@@ -98,6 +98,15 @@ class KizenServerError(KizenHTTPError):
     """5xx after the retries ran out."""
 
 
+def not_visible_hint(activity_id: str) -> str:
+    """The likely cause of a 404 for an activity this connection created, and what to check."""
+    return (
+        f"Kizen answers 404 both for a deleted activity and for one the API user may not see: unless "
+        f"activity {activity_id} was deleted, check the API user's activity permissions in Kizen (it must "
+        "see activities assigned to other employees and roles; see the connection docs)"
+    )
+
+
 def http_error_class(status: int) -> type[KizenHTTPError]:
     """The most specific error class for an HTTP status."""
     if status in (401, 403):

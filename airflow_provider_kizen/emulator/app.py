@@ -13,6 +13,7 @@ from airflow_provider_kizen.emulator.control_api import build_control_router
 from airflow_provider_kizen.emulator.faults import FaultInjector
 from airflow_provider_kizen.emulator.gateway import CONTROL_PREFIX, HTML_404, KizenGateway, RequestLog
 from airflow_provider_kizen.emulator.kizen_api import BadRequest, build_kizen_routes, json_response
+from airflow_provider_kizen.emulator.profiles import ActiveProfile, Profile
 from airflow_provider_kizen.emulator.store import ActivityStore
 from airflow_provider_kizen.emulator.validation import ValidationFailed
 
@@ -20,7 +21,10 @@ from airflow_provider_kizen.emulator.validation import ValidationFailed
 class Emulator:
     """One emulated Kizen: `asgi` is the application to serve."""
 
-    def __init__(self, *, state_file: str | Path | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self, *, state_file: str | Path | None = None, seed: int | None = None, profile: Profile | None = None
+    ) -> None:
+        self.profile = ActiveProfile(profile or Profile())
         self.catalog = Catalog()
         self.store = ActivityStore(state_file=state_file, seed=seed)
         self.faults = FaultInjector()
@@ -32,14 +36,15 @@ class Emulator:
             redoc_url=None,
             openapi_url=f"{CONTROL_PREFIX}openapi.json",
         )
-        api.router.routes.extend(build_kizen_routes(self.store, self.catalog))
-        api.include_router(build_control_router(self.store, self.faults, self.request_log))
+        api.router.routes.extend(build_kizen_routes(self.store, self.catalog, self.profile))
+        api.include_router(build_control_router(self.store, self.faults, self.request_log, self.profile))
         api.add_exception_handler(ValidationFailed, _validation_failed)  # type: ignore[arg-type]
         api.add_exception_handler(BadRequest, _bad_request)  # type: ignore[arg-type]
         api.add_exception_handler(StarletteHTTPException, _http_exception)  # type: ignore[arg-type]
         self.asgi = KizenGateway(
             api,
             faults=self.faults,
+            profile=self.profile,
             request_log=self.request_log,
             new_request_id=self.store.new_id,
             drop_connection=self.connections.drop,

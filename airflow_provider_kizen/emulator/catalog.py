@@ -38,6 +38,14 @@ class Catalog:
             )
             self._entities_by_name[(entity["custom_object_id"], key)] = entity
 
+    def entity_by_name_anywhere(self, name: str) -> dict[str, Any] | None:
+        """A record named without its custom object: a contact by email, else the one record so named."""
+        contact = self.entity_by_name(seed.CONTACTS_OBJECT["id"], name)
+        if contact is not None:
+            return contact
+        named = [entity for entity in self.entities.values() if entity["name"] == name]
+        return named[0] if len(named) == 1 else None
+
     def activity_type(self, id_or_api_name: str) -> dict[str, Any] | None:
         return self.activity_types.get(id_or_api_name) or self._activity_types_by_api_name.get(id_or_api_name)
 

@@ -5,6 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import get_args
+
+from airflow_provider_kizen.emulator.profiles import (
+    PROFILES,
+    DateField,
+    DateGranularity,
+    Profile,
+    SearchScope,
+    UpperBound,
+    Visibility,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +38,46 @@ def _parser() -> argparse.ArgumentParser:
         help="allow a host other than loopback; the emulator has one fixed, public API key",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request (slower)")
+    guesses = parser.add_argument_group(
+        "profile", "how to answer where Kizen's behaviour is undocumented (see docs/emulator.md)"
+    )
+    guesses.add_argument(
+        "--profile", choices=PROFILES, default="default", help="a named profile (default: default)"
+    )
+    guesses.add_argument(
+        "--search-scope", choices=get_args(SearchScope), help="what the list's `search` matches"
+    )
+    guesses.add_argument("--date-field", choices=get_args(DateField), help="what from_date/to_date compare")
+    guesses.add_argument(
+        "--date-granularity", choices=get_args(DateGranularity), help="compare instants or calendar days"
+    )
+    guesses.add_argument("--upper-bound", choices=get_args(UpperBound), help="whether to_date is included")
+    guesses.add_argument(
+        "--visibility", choices=get_args(Visibility), help="which activities the API user may see"
+    )
+    guesses.add_argument(
+        "--commit-on-500",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether a request answered with an injected 500 was stored first",
+    )
     return parser
+
+
+_PROFILE_OPTIONS = (
+    "search_scope",
+    "date_field",
+    "date_granularity",
+    "upper_bound",
+    "visibility",
+    "commit_on_500",
+)
+
+
+def profile_from_args(args: argparse.Namespace) -> Profile:
+    """The named profile, with the options given one by one laid over it."""
+    overrides = {name: getattr(args, name) for name in _PROFILE_OPTIONS if getattr(args, name) is not None}
+    return PROFILES[args.profile].model_copy(update=overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,11 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sock = bind_socket(args.host, args.port)
     port = sock.getsockname()[1]
-    emulator = Emulator(state_file=args.state_file, seed=args.seed)
+    profile = profile_from_args(args)
+    emulator = Emulator(state_file=args.state_file, seed=args.seed, profile=profile)
     server = build_server(emulator, host=args.host, port=port, access_log=args.access_log)
     # The socket already listens, so a client that reads these lines may connect at once.
     print(f"Kizen emulator listening on http://{args.host}:{port}", flush=True)
     print(f"AIRFLOW_CONN_KIZEN_DEFAULT='{connection_uri(args.host, port)}'", flush=True)
+    if profile != PROFILES["default"]:
+        print(f"Profile: {profile.model_dump_json()}", flush=True)
     try:
         server.run(sockets=[sock])
     finally:

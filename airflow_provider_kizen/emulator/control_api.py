@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from airflow_provider_kizen.emulator.faults import FaultInjector, FaultSettings
 from airflow_provider_kizen.emulator.gateway import CONTROL_PREFIX, RequestLog
 from airflow_provider_kizen.emulator.kizen_api import json_response
+from airflow_provider_kizen.emulator.profiles import PROFILES, ActiveProfile, Profile
 from airflow_provider_kizen.emulator.store import ActivityStore
 
 
@@ -21,7 +22,9 @@ class AutoCompleteRequest(BaseModel):
     after_seconds: float | None = Field(..., ge=0)
 
 
-def build_control_router(store: ActivityStore, faults: FaultInjector, request_log: RequestLog) -> APIRouter:
+def build_control_router(
+    store: ActivityStore, faults: FaultInjector, request_log: RequestLog, profile: ActiveProfile
+) -> APIRouter:
     router = APIRouter(prefix=CONTROL_PREFIX.rstrip("/"))
 
     @router.get("/health")
@@ -30,10 +33,31 @@ def build_control_router(store: ActivityStore, faults: FaultInjector, request_lo
 
     @router.post("/reset", status_code=204)
     async def reset() -> None:
-        """Wipe activities, logged activities, the request log, faults and auto-complete."""
+        """Wipe activities, logged activities, the request log, faults, auto-complete; restore the profile."""
         store.reset()
         faults.clear()
         request_log.clear()
+        profile.reset()
+
+    @router.get("/profile")
+    async def get_profile() -> Profile:
+        return profile.current
+
+    @router.put("/profile", status_code=204)
+    async def set_profile(body: Profile) -> None:
+        """Answer from now on as `body` says; fields left out take their defaults."""
+        profile.current = body
+
+    @router.put("/profile/{name}", status_code=204)
+    async def set_named_profile(name: str) -> None:
+        """Switch to one of the named profiles (`GET /_emulator/profiles` lists them)."""
+        if name not in PROFILES:
+            raise HTTPException(404, f"no profile {name!r}; known: {', '.join(PROFILES)}")
+        profile.current = PROFILES[name]
+
+    @router.get("/profiles")
+    async def named_profiles() -> dict[str, Profile]:
+        return PROFILES
 
     # Tests poll these while a DAG runs, so they answer raw JSON rather than through FastAPI's
     # response validation, which costs more than the requests they inspect.

@@ -30,9 +30,10 @@ class FaultSettings(BaseModel):
     max_in_flight: int | None = Field(None, ge=1)
     seed: int = 0
     # Whether the request was processed (stored) before the error was answered. A 500 is Django
-    # failing inside the request's transaction, which rolls back; a 502 is the gateway losing an
-    # upstream answer, so the work usually happened. A 503 is never processed.
-    commit_on_500: bool = False
+    # failing inside the request's transaction, which rolls back, unless it failed after the commit
+    # (None: as the emulator's profile says); a 502 is the gateway losing an upstream answer, so the
+    # work usually happened. A 503 is never processed.
+    commit_on_500: bool | None = None
     commit_on_502: bool = True
 
     @model_validator(mode="after")
@@ -69,7 +70,7 @@ class FaultRule:
         self._random = random.Random(settings.seed)
         s = settings
         # Cumulative thresholds over one uniform draw: [429 | 503 | 500 | 502 | drop | pass].
-        self._bands: list[tuple[float, Outcome, bool]] = []
+        self._bands: list[tuple[float, Outcome, bool | None]] = []
         edge = 0.0
         for rate, outcome, process_first in (
             (s.rate_429, Outcome.THROTTLED, False),
@@ -86,13 +87,15 @@ class FaultRule:
         cap = self.settings.max_in_flight
         return cap is not None and self.in_flight >= cap
 
-    def decide(self) -> Decision:
+    def decide(self, *, commit_on_500: bool) -> Decision:
+        """The fault for the next request; `commit_on_500` applies when the rule leaves it open."""
         s = self.settings
         delay_ms = s.latency_ms + (self._random.uniform(0, s.jitter_ms) if s.jitter_ms else 0)
         draw = self._random.random()
         for edge, outcome, process_first in self._bands:
             if draw < edge:
-                return Decision(outcome, delay_ms / 1000, process_first)
+                commits = commit_on_500 if process_first is None else process_first
+                return Decision(outcome, delay_ms / 1000, commits)
         return Decision(Outcome.PASS, delay_ms / 1000)
 
 

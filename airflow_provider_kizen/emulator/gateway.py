@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from airflow_provider_kizen.emulator import seed
 from airflow_provider_kizen.emulator.faults import Decision, FaultInjector, FaultRule, Outcome
+from airflow_provider_kizen.emulator.profiles import ActiveProfile
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -124,12 +125,14 @@ class KizenGateway:
         app: ASGIApp,
         *,
         faults: FaultInjector,
+        profile: ActiveProfile,
         request_log: RequestLog,
         new_request_id: Callable[[], str],
         drop_connection: Callable[[Scope], Awaitable[None]],
     ) -> None:
         self._app = app
         self._faults = faults
+        self._profile = profile
         self._log = request_log
         self._new_request_id = new_request_id
         self._drop_connection = drop_connection
@@ -177,7 +180,8 @@ class KizenGateway:
             return
         rule.in_flight += 1
         try:
-            await self._with_fault(rule, rule.decide(), entry, scope, replay_body, send_with_request_id)
+            decision = rule.decide(commit_on_500=self._profile.current.commit_on_500)
+            await self._with_fault(rule, decision, entry, scope, replay_body, send_with_request_id)
         finally:
             rule.in_flight -= 1
 

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from airflow_provider_kizen.emulator import seed
 from airflow_provider_kizen.emulator.catalog import Catalog
+from airflow_provider_kizen.emulator.profiles import ActiveProfile
 from airflow_provider_kizen.emulator.store import ORDERINGS, ActivityFilters, ActivityStore
 from airflow_provider_kizen.emulator.validation import (
     CREATE_ONLY_FIELDS,
@@ -132,9 +133,15 @@ def _parse_filters(request: Request) -> ActivityFilters:
     )
 
 
-def build_kizen_routes(store: ActivityStore, catalog: Catalog) -> list[Route]:
-    """The `/api` routes, answering from `store` and the seed `catalog`."""
+def build_kizen_routes(store: ActivityStore, catalog: Catalog, profile: ActiveProfile) -> list[Route]:
+    """The `/api` routes, answering from `store` and the seed `catalog` as the active `profile` says."""
     routes: list[Route] = []
+    api_user = catalog.employees[seed.USER_ID]
+
+    def visible(activity_id: str) -> dict[str, Any] | None:
+        """The activity, or None when it does not exist or the profile hides it from the API user."""
+        data = store.get(activity_id)
+        return data if data is not None and profile.current.can_see(data, api_user) else None
 
     def route(method: str, path: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -153,17 +160,17 @@ def build_kizen_routes(store: ActivityStore, catalog: Catalog) -> list[Route]:
 
     @route("GET", "/api/activities/scheduled-activity")
     async def list_scheduled_activities(request: Request) -> Response:
-        return json_response(paginate(request, store.query(_parse_filters(request))))
+        activities = store.query(_parse_filters(request), profile.current, api_user)
+        return json_response(paginate(request, activities))
 
     @route("GET", "/api/activities/scheduled-activity/{activity_id}")
     async def get_scheduled_activity(request: Request) -> Response:
-        activity_id = request.path_params["activity_id"]
-        data = store.get(activity_id)
+        data = visible(request.path_params["activity_id"])
         return json_response(_NOT_FOUND, 404) if data is None else json_response(data)
 
     async def update(request: Request, *, partial: bool) -> Response:
         activity_id = request.path_params["activity_id"]
-        if store.get(activity_id) is None:
+        if visible(activity_id) is None:
             return json_response(_NOT_FOUND, 404)
         body = await _json_body(request)
         if isinstance(body, dict):
@@ -182,14 +189,14 @@ def build_kizen_routes(store: ActivityStore, catalog: Catalog) -> list[Route]:
     @route("DELETE", "/api/activities/scheduled-activity/{activity_id}")
     async def delete_scheduled_activity(request: Request) -> Response:
         activity_id = request.path_params["activity_id"]
-        if not store.delete(activity_id):
+        if visible(activity_id) is None or not store.delete(activity_id):
             return json_response(_NOT_FOUND, 404)
         return Response(status_code=204)
 
     @route("PATCH", "/api/activities/scheduled-activity/{activity_id}/notes")
     async def patch_notes(request: Request) -> Response:
         activity_id = request.path_params["activity_id"]
-        if store.get(activity_id) is None:
+        if visible(activity_id) is None:
             return json_response(_NOT_FOUND, 404)
         body = await _json_body(request)
         note_only = {"note": body["note"]} if isinstance(body, dict) and "note" in body else body
@@ -229,7 +236,7 @@ def build_kizen_routes(store: ActivityStore, catalog: Catalog) -> list[Route]:
             errors["notes"] = ["Not a valid string."]
         scheduled_activity_id = body.get("scheduled_activity_id")
         if scheduled_activity_id is not None:
-            scheduled = store.get(str(scheduled_activity_id))
+            scheduled = visible(str(scheduled_activity_id))
             if scheduled is None:
                 errors["scheduled_activity_id"] = does_not_exist(
                     f'Invalid pk "{scheduled_activity_id}" - object does not exist.'

@@ -9,11 +9,12 @@ imports nothing heavy at import time (no Airflow, FastAPI or uvicorn).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from airflow_provider_kizen.emulator.profiles import Profile
     from airflow_provider_kizen.emulator.testing import EmulatorHandle
 
 
@@ -27,7 +28,20 @@ def kizen_emulator_server() -> Iterator[EmulatorHandle]:
 
 
 @pytest.fixture
-def kizen_emulator(kizen_emulator_server: EmulatorHandle) -> EmulatorHandle:
-    """The session's emulator, reset (no activities, no faults, empty request log) for this test."""
+def kizen_emulator_profile() -> str | Profile | dict[str, Any] | None:
+    """The emulator profile for one test: override or parametrize this fixture (None: the default)."""
+    return None
+
+
+@pytest.fixture
+def kizen_emulator(
+    kizen_emulator_server: EmulatorHandle, kizen_emulator_profile: str | Profile | dict[str, Any] | None
+) -> EmulatorHandle:
+    """The session's emulator, reset (no activities, no faults, empty request log) for this test.
+
+    It answers as `kizen_emulator_profile` says.
+    """
     kizen_emulator_server.control.reset()
+    if kizen_emulator_profile is not None:
+        kizen_emulator_server.control.set_profile(kizen_emulator_profile)
     return kizen_emulator_server

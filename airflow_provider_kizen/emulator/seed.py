@@ -38,7 +38,12 @@ CUSTOM_OBJECTS: Final = (CONTACTS_OBJECT, COMPANIES_OBJECT)
 
 ROLES: Final[tuple[dict[str, Any], ...]] = tuple(
     {"id": seed_id(f"role:{name}"), "name": name, "default_for_new_users": default}
-    for name, default in (("Account Manager", True), ("Customer Success", False), ("Sales", False))
+    for name, default in (
+        ("Account Manager", True),
+        ("Customer Success", False),
+        ("Sales", False),
+        ("Integrations", False),
+    )
 )
 
 
@@ -56,7 +61,8 @@ def _employee(key: str, first_name: str, last_name: str, email: str, role: str |
 
 
 EMPLOYEES: Final = (
-    _employee("api-user", "Integration", "Bot", "integration.bot@acme.example.com", None),
+    # The API user holds a role of its own, so that "its role's activities" means something.
+    _employee("api-user", "Integration", "Bot", "integration.bot@acme.example.com", "Integrations"),
     _employee("jordan", "Jordan", "Reyes", "jordan.reyes@acme.example.com", "Account Manager"),
     _employee("priya", "Priya", "Natarajan", "priya.natarajan@acme.example.com", "Customer Success"),
     _employee("sam", "Sam", "Okafor", "sam.okafor@acme.example.com", "Sales"),
@@ -116,5 +122,7 @@ def _company(name: str) -> dict[str, Any]:
 
 
 CONTACTS: Final = tuple(_contact(email) for email in CONTACT_EMAILS)
-COMPANIES: Final = tuple(_company(name) for name in ("Analytical Engines Ltd", "Compiler Works Inc"))
+COMPANIES: Final = tuple(
+    _company(name) for name in ("Analytical Engines Ltd", "Compiler Works Inc", "Straßenbau Müller GmbH")
+)
 ENTITIES: Final = CONTACTS + COMPANIES

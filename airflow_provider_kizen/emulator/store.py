@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_kizen.emulator.profiles import Profile, SearchScope
 from airflow_provider_kizen.emulator.sqlite_state import SqliteState
 from airflow_provider_kizen.emulator.validation import format_datetime
 
@@ -34,17 +35,29 @@ class StoredActivity:
     seq: int  # creation order
     due: datetime
     complete_at: float | None = None  # epoch seconds at which a pending completion applies
-    search_text: str | None = None  # what `search` matches, built on first use
+    search_texts: dict[str, str] | None = None  # what `search` matches, per scope, built on first use
 
-    def matches_search(self, needle: str) -> bool:
-        """Case-insensitive match on the note or an associated record's name or email."""
-        if self.search_text is None:
+    def matches_search(self, needle: str, scope: SearchScope) -> bool:
+        """Case-insensitive substring match on the fields the profile's `search_scope` covers."""
+        if self.search_texts is None:
+            self.search_texts = {}
+        text = self.search_texts.get(scope)
+        if text is None:
             parts = [self.data["note"]]
-            for associated in self.data["associated_entities"]:
-                entity = associated["entity"]
-                parts += (entity["name"], entity["email"], associated["display_name"])
-            self.search_text = "\n".join(parts).lower()
-        return needle in self.search_text
+            if scope == "notes_and_types":
+                parts += (self.data["activity_object"]["name"], self.data["activity_object"]["api_name"])
+            elif scope == "notes_and_records":
+                for associated in self.data["associated_entities"]:
+                    entity = associated["entity"]
+                    parts += (entity["name"], entity["email"], associated["display_name"])
+            text = self.search_texts[scope] = "\n".join(parts).lower()
+        return needle in text
+
+    def date_for(self, profile: Profile) -> datetime:
+        """The value `from_date` / `to_date` compare under `profile`."""
+        if profile.date_field == "created":
+            return datetime.fromisoformat(self.data["created"])
+        return self.due
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +161,7 @@ class ActivityStore:
         if stored is None:
             return None
         stored.data.update(fields)
-        stored.search_text = None
+        stored.search_texts = None
         if "due_datetime" in fields:
             stored.due = datetime.fromisoformat(fields["due_datetime"])
         self._save(stored)
@@ -165,13 +178,15 @@ class ActivityStore:
         self.apply_due_completions()
         return [stored.data for stored in sorted(self.activities.values(), key=lambda s: s.seq)]
 
-    def query(self, filters: ActivityFilters) -> list[dict[str, Any]]:
+    def query(self, filters: ActivityFilters, profile: Profile, user: dict[str, Any]) -> list[dict[str, Any]]:
+        """The activities `user` may see that pass `filters`, read the way `profile` says."""
         self.apply_due_completions()
         matches: Iterable[StoredActivity] = self.activities.values()
-        if (from_date := filters.from_date) is not None:
-            matches = [s for s in matches if s.due >= from_date]
-        if (to_date := filters.to_date) is not None:
-            matches = [s for s in matches if s.due <= to_date]
+        if profile.visibility != "everything":
+            matches = [s for s in matches if profile.can_see(s.data, user)]
+        if filters.from_date is not None or filters.to_date is not None:
+            from_date, to_date = filters.from_date, filters.to_date
+            matches = [s for s in matches if profile.in_date_range(s.date_for(profile), from_date, to_date)]
         if filters.activity_name is not None:
             name = filters.activity_name
             matches = [
@@ -197,7 +212,7 @@ class ActivityStore:
             matches = [s for s in matches if (s.data["completed_at"] is not None) is done]
         if filters.search:
             needle = filters.search.lower()
-            matches = [s for s in matches if s.matches_search(needle)]
+            matches = [s for s in matches if s.matches_search(needle, profile.search_scope)]
         attribute, descending = ORDERINGS[filters.ordering]
         ordered = sorted(matches, key=lambda s: (getattr(s, attribute), s.seq), reverse=descending)
         return [s.data for s in ordered]

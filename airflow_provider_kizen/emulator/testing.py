@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from airflow_provider_kizen.emulator.profiles import Profile, resolve_profile
 from airflow_provider_kizen.emulator.seed import API_KEY, BUSINESS_ID, USER_ID
 
 _START_TIMEOUT_SECONDS = 10.0
@@ -30,8 +31,19 @@ class EmulatorControl:
         return response.json() if response.content else None
 
     def reset(self) -> None:
-        """Wipe activities, logged activities, the request log, faults and auto-complete."""
+        """Wipe activities, logged activities, the request log, faults and auto-complete.
+
+        The profile goes back to the one the emulator was started with.
+        """
         self._call("POST", "/reset")
+
+    def set_profile(self, profile: str | Profile | dict[str, Any] | None) -> None:
+        """Answer as `profile` says (a name from `PROFILES`, a `Profile`, its fields; None: the default)."""
+        self._call("PUT", "/profile", json=resolve_profile(profile).model_dump())
+
+    def profile(self) -> Profile:
+        """The profile in force."""
+        return Profile.model_validate(self._call("GET", "/profile"))
 
     def activities(self) -> list[dict[str, Any]]:
         """Every stored scheduled activity, oldest first, in Kizen's read shape."""
@@ -66,14 +78,14 @@ class EmulatorControl:
         rate_commit_then_drop: float = 0,
         max_in_flight: int | None = None,
         seed: int = 0,
-        commit_on_500: bool = False,
+        commit_on_500: bool | None = None,
         commit_on_502: bool = True,
     ) -> None:
         """Add the fault rule for `path` (a prefix; None: every Kizen path), replacing its earlier rule.
 
         `commit_on_500` / `commit_on_502` say whether such a request is processed (and its
-        activity stored) before the error is answered. A 503 or 429 is never processed; a
-        commit-then-drop always is.
+        activity stored) before the error is answered; `commit_on_500=None` follows the profile.
+        A 503 or 429 is never processed; a commit-then-drop always is.
         """
         self._call(
             "POST",
@@ -130,18 +142,24 @@ def connection_uri(host: str, port: int) -> str:
 
 @contextmanager
 def running_emulator(
-    *, state_file: str | Path | None = None, port: int = 0, seed: int | None = None
+    *,
+    state_file: str | Path | None = None,
+    port: int = 0,
+    seed: int | None = None,
+    profile: str | Profile | dict[str, Any] | None = None,
 ) -> Iterator[EmulatorHandle]:
     """Start the emulator (uvicorn in a background thread) on 127.0.0.1 and a free port.
 
-    `seed` makes generated ids (activities, logged activities, request ids) reproducible.
+    `seed` makes generated ids (activities, logged activities, request ids) reproducible. `profile`
+    (a name from `PROFILES`, a `Profile` or its fields) picks the readings of Kizen's undocumented
+    behaviour; a reset comes back to it.
     """
     from airflow_provider_kizen.emulator.app import Emulator
     from airflow_provider_kizen.emulator.server import bind_socket, build_server
 
     sock = bind_socket("127.0.0.1", port)
     actual_port = sock.getsockname()[1]
-    emulator = Emulator(state_file=state_file, seed=seed)
+    emulator = Emulator(state_file=state_file, seed=seed, profile=resolve_profile(profile))
     server = build_server(emulator, host="127.0.0.1", port=actual_port)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="kizen-emulator", daemon=True

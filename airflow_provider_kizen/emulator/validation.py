@@ -288,9 +288,9 @@ class ScheduledActivityValidator:
             ):
                 entity = None
         elif custom_object is None:
-            raise FieldInvalid(
-                {"custom_object": ["This field is required when the entity is given by name."]}
-            )
+            # The schema allows a name alone ("Name of entity or email of contact"); which records
+            # Kizen then searches is not documented, so contacts by email come first.
+            entity = self._catalog.entity_by_name_anywhere(ident)
         else:
             entity = self._catalog.entity_by_name(custom_object["id"], ident)
         if entity is None:

@@ -197,19 +197,21 @@ class KizenHook(BaseHook):
         response = await self._arequest("GET", _activity_path(activity_id), pace=pace)
         return _read_activity(response, decode_json(response))
 
-    async def alist_scheduled_activities(self, **filters: Any) -> AsyncIterator[ScheduledActivity]:
-        """Async twin of `list_scheduled_activities`."""
-        async for page in self.alist_scheduled_activity_pages(ScheduledActivity, **filters):
+    async def alist_scheduled_activities(
+        self, *, pace: Pace | None = None, **filters: Any
+    ) -> AsyncIterator[ScheduledActivity]:
+        """Async twin of `list_scheduled_activities`; `pace` is the batch's shared Pace, for every page."""
+        async for page in self.alist_scheduled_activity_pages(ScheduledActivity, pace=pace, **filters):
             for activity in page:
                 yield activity
 
     async def alist_scheduled_activity_pages(
-        self, item_model: type[Item], **filters: Any
+        self, item_model: type[Item], *, pace: Pace | None = None, **filters: Any
     ) -> AsyncGenerator[list[Item], None]:
         """Async twin of `list_scheduled_activity_pages`."""
         pages = Pages(await self.aget_config(), SCHEDULED_ACTIVITIES_PATH, encode_filters(filters))
         while True:
-            response = await self._arequest("GET", pages.path, params=pages.params)
+            response = await self._arequest("GET", pages.path, params=pages.params, pace=pace)
             results, next_url = _read_page(response, item_model)
             yield results
             if next_url is None:

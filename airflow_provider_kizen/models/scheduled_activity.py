@@ -144,7 +144,8 @@ class AssociatedEntity(_Strict):
     """A record the activity is about: ``{"custom_object": {id|name}, "entity": {id|name}}``.
 
     The deprecated flat ``custom_object_id`` / ``entity_id`` are still accepted, with a DeprecationWarning.
-    Each side must be named one way or the other.
+    The entity is required; the custom object may be left out, as Kizen's schema allows (a contact is
+    then found by its email: ``{"entity": {"name": "ada@example.com"}}``).
     """
 
     custom_object: CustomObjectRef | None = None
@@ -167,9 +168,7 @@ class AssociatedEntity(_Strict):
         return data
 
     @model_validator(mode="after")
-    def _needs_both_sides(self) -> AssociatedEntity:
-        if self.custom_object is None and self.custom_object_id is None:
-            raise ValueError("give custom_object ({id} or {name}), e.g. {'name': 'client_client'}")
+    def _needs_entity(self) -> AssociatedEntity:
         if self.entity is None and self.entity_id is None:
             raise ValueError("give entity ({id} or {name}; a contact's name may be its email)")
         return self

@@ -1,24 +1,37 @@
 """The async batch runner: creates scheduled activities with bounded concurrency, exactly once.
 
-One ``Pace`` is shared by the whole batch, so a 429 slows every request down, not just the one that
-got it. A create whose outcome is unknown is never re-sent before the runner has looked for the
-activity it may have made (see ``reconciliation``).
+One ``Pace`` is shared by the whole batch, lookups included, so a 429 slows every request down, not
+just the one that got it. A create whose outcome is unknown is re-sent only once a lookup has proven
+that it made nothing (see ``lookup``); otherwise the record is reported unsettled.
+
+Records alike in everything but their note (``NaturalKey.alike_key``) are processed one after the
+other, so that one record's lookup can never adopt an activity another record's create has made but
+not yet claimed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from airflow_provider_kizen.client.errors import KizenError, KizenUnknownOutcomeError
+from airflow_provider_kizen.client.errors import (
+    KizenError,
+    KizenNotFoundError,
+    KizenUnknownOutcomeError,
+    not_visible_hint,
+)
 from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ValidatedWrite
 from airflow_provider_kizen.operators.ledger import ProgressLedger
-from airflow_provider_kizen.operators.reconciliation import NaturalKey, canonical_json, find_existing_activity
+from airflow_provider_kizen.operators.lookup import Controls, Listings, Verdict, settle
+from airflow_provider_kizen.operators.reconciliation import NaturalKey, canonical_json
 
 Status = Literal["created", "already_existed", "failed"]
 
@@ -36,14 +49,17 @@ class BatchSettings:
     :param max_concurrency: requests in flight at once.
     :param max_requests_per_second: a cap on the batch's request rate, or None.
     :param unknown_outcome_retries: how many times a create whose outcome stayed unknown, and whose
-        activity was not found, is sent again.
+        activity a lookup proved absent, is sent again.
     :param progress_interval: seconds between progress lines in the task log.
+    :param resend_unsettled: send a record again when its outcome stays unknown and no lookup can
+        settle it, accepting a possible duplicate, instead of reporting it unsettled.
     """
 
     max_concurrency: int = 8
     max_requests_per_second: float | None = None
     unknown_outcome_retries: int = 3
     progress_interval: float = 5.0
+    resend_unsettled: bool = False
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -54,8 +70,11 @@ class BatchSettings:
 class BatchItem:
     """One validated record to create.
 
-    :param look_first: an earlier try may have sent this record; look for its activity before sending.
+    :param look_first: an earlier try (or send) may have made this record's activity; look before sending.
     :param recorded_id: an earlier try created this record's activity (and recorded it); read it back.
+    :param sends: how often this try has already sent it, each time without learning the outcome.
+    :param unknown: why the outcome of the last of those sends is unknown.
+    :param last_sent_at: when the last of those sends ended (``time.monotonic()``).
     """
 
     index: int
@@ -63,6 +82,9 @@ class BatchItem:
     payload: ValidatedWrite
     look_first: bool = False
     recorded_id: str | None = None
+    sends: int = 0
+    unknown: str = ""
+    last_sent_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +96,7 @@ class Outcome:
     activity: dict[str, Any] | None = None
     error: str | None = None
     field_errors: dict[str, list[str]] | None = None
+    unsettled: bool = False  # failed because its outcome is unknown: it may or may not exist in Kizen
 
     @classmethod
     def failure(cls, error: KizenError, context: str = "") -> Outcome:
@@ -158,6 +181,9 @@ class BatchRunner:
         self.describe = describe
         # Ids some record of this batch owns; reconciliation never hands one to a second record.
         self.claimed: set[str] = set(claimed)
+        self.controls = Controls()
+        self._listings: Listings | None = None
+        self._alike: dict[Hashable, asyncio.Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[Any] | None = None
 
@@ -172,17 +198,27 @@ class BatchRunner:
         """Process every item; `on_outcome` is called once per item, as it completes."""
         self._loop, self._main = asyncio.get_running_loop(), asyncio.current_task()
         pace = Pace(self.settings.max_requests_per_second)
+        self._listings = Listings(self.hook, pace)
         progress = Progress(total, self.log, self.settings.progress_interval)
         slots = asyncio.Semaphore(self.settings.max_concurrency)
         in_flight: set[asyncio.Task[None]] = set()
 
-        async def one(item: BatchItem) -> None:
+        # Records that met an unknown outcome before any control existed: looked at again at the end.
+        waiting: list[BatchItem] = []
+
+        async def one(item: BatchItem, *, last_chance: bool = False) -> None:
             try:
-                outcome = await self._process(item, pace)
-                if outcome.activity_id is not None and item.recorded_id is None:
-                    self.claimed.add(outcome.activity_id)
-                    if self.ledger.record(item.record_key, outcome.activity_id):
-                        await self.ledger.flush()
+                key = _natural_key(item)
+                async with self._one_at_a_time(key.alike_key):
+                    outcome = await self._process(item, key, pace, last_chance=last_chance)
+                    if isinstance(outcome, BatchItem):
+                        waiting.append(outcome)
+                        return
+                    if outcome.activity_id is not None and item.recorded_id is None:
+                        self.claimed.add(outcome.activity_id)
+                recorded = outcome.activity_id is not None and item.recorded_id is None
+                if recorded and self.ledger.record(item.record_key, str(outcome.activity_id)):
+                    await self.ledger.flush()
                 on_outcome(item, outcome)
                 progress.count(outcome)
             finally:
@@ -207,6 +243,13 @@ class BatchRunner:
                 task.add_done_callback(finished)
             while in_flight:
                 await asyncio.wait(set(in_flight))
+            for item in waiting:
+                await slots.acquire()
+                task = asyncio.create_task(one(item, last_chance=True))
+                in_flight.add(task)
+                task.add_done_callback(finished)
+            while in_flight:
+                await asyncio.wait(set(in_flight))
         except asyncio.CancelledError:
             if crashed:
                 raise crashed[0] from None
@@ -219,48 +262,120 @@ class BatchRunner:
         if progress.done > 0 and time.monotonic() - progress.started >= self.settings.progress_interval:
             self.log.info("%s", progress.line(time.monotonic()))
 
+    @asynccontextmanager
+    async def _one_at_a_time(self, alike_key: Hashable) -> AsyncIterator[None]:
+        """Hold the lock of records alike in everything but the note; dropped when nobody waits."""
+        lock = self._alike.setdefault(alike_key, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._alike.get(alike_key) is lock:
+                del self._alike[alike_key]
+
     def _outcome(self, status: Status, activity: ScheduledActivity) -> Outcome:
         return Outcome(status, activity_id=activity.id, activity=self.describe(activity))
 
-    async def _process(self, item: BatchItem, pace: Pace) -> Outcome:
+    async def _process(
+        self, item: BatchItem, key: NaturalKey, pace: Pace, *, last_chance: bool
+    ) -> Outcome | BatchItem:
+        """The record's outcome, or the item to look at again once the batch has made controls."""
         if item.recorded_id is not None:
             try:
-                return self._outcome(
-                    "already_existed", await self.hook.aget_scheduled_activity(item.recorded_id)
+                activity = await self.hook.aget_scheduled_activity(item.recorded_id, pace=pace)
+            except KizenNotFoundError as exc:
+                return Outcome.failure(
+                    exc,
+                    f"an earlier try created activity {item.recorded_id}, but Kizen answers 404 for it. "
+                    f"{not_visible_hint(item.recorded_id)}: ",
                 )
             except KizenError as exc:
                 return Outcome.failure(
                     exc, f"an earlier try created activity {item.recorded_id}, but reading it failed: "
                 )
+            self.controls.add(key, activity.id)
+            return self._outcome("already_existed", activity)
+        sends, unknown = item.sends, item.unknown
         if item.look_first:
-            try:
-                existing = await find_existing_activity(self.hook, _natural_key(item), claimed=self.claimed)
-            except KizenError as exc:
-                return Outcome.failure(exc, "could not check for an activity made by an earlier try: ")
-            if existing is not None:
-                return self._outcome("already_existed", existing)
-        sends = 0
+            looked = await self._look(item, key, pace, last_chance=last_chance)
+            if not isinstance(looked, bool):
+                return looked
+            if looked is False and sends > self.settings.unknown_outcome_retries:
+                return _not_created(sends, unknown)
         while True:
             sends += 1
             try:
-                return self._outcome(
-                    "created", await self.hook.acreate_scheduled_activity(item.payload, pace=pace)
-                )
+                activity = await self.hook.acreate_scheduled_activity(item.payload, pace=pace)
             except KizenUnknownOutcomeError as exc:
-                unknown = exc
+                unknown = f"{type(exc).__name__}: {exc}"
             except KizenError as exc:
                 return Outcome.failure(exc)
-            try:
-                existing = await find_existing_activity(self.hook, _natural_key(item), claimed=self.claimed)
-            except KizenError as exc:
-                return Outcome.failure(exc, f"outcome unknown ({unknown}) and the check for it failed: ")
-            if existing is not None:
-                # The send whose response was lost did create it.
-                return self._outcome("created", existing)
+            else:
+                self.controls.add(key, activity.id)
+                return self._outcome("created", activity)
+            retry = dataclasses.replace(
+                item, look_first=True, sends=sends, unknown=unknown, last_sent_at=time.monotonic()
+            )
+            looked = await self._look(retry, key, pace, last_chance=last_chance)
+            if not isinstance(looked, bool):
+                # The send whose response was lost did create it (an earlier try's, when it was not ours).
+                return looked
             if sends > self.settings.unknown_outcome_retries:
-                return Outcome.failure(unknown, f"outcome still unknown after {sends} sends: ")
+                return _not_created(sends, unknown)
+
+    async def _look(
+        self, item: BatchItem, key: NaturalKey, pace: Pace, *, last_chance: bool
+    ) -> Outcome | BatchItem | bool:
+        """The found activity's outcome; False when proven absent (send it); else why it is not sent."""
+        assert self._listings is not None, "run() sets up the listings"
+        try:
+            verdict = await settle(
+                self._listings,
+                key,
+                claimed=self.claimed,
+                controls=self.controls,
+                today=datetime.now(UTC).date(),
+                last_sent_at=item.last_sent_at,
+                last_chance=last_chance,
+            )
+        except KizenError as exc:
+            context = f"outcome unknown ({item.unknown}) and " if item.unknown else ""
+            return Outcome.failure(exc, f"{context}the lookup for its activity failed: ")
+        if verdict.found is not None:
+            # It exists, so it shows what lookups for records like it must find.
+            self.controls.add(key, verdict.found.id)
+            status: Status = "created" if item.sends else "already_existed"
+            return self._outcome(status, verdict.found)
+        if verdict.absent or self.settings.resend_unsettled:
+            return False
+        if not verdict.had_control and not last_chance:
+            return item
+        return self._unsettled(item, key, verdict)
+
+    @staticmethod
+    def _unsettled(item: BatchItem, key: NaturalKey, verdict: Verdict) -> Outcome:
+        why = "an earlier try may have sent it"
+        if item.unknown:
+            why = f"its create got no answer ({item.unknown})"
+        entity = f" for {key.search_term}" if key.search_term else ""
+        activity_type = key.activity_type_name or key.activity_type_id
+        return Outcome(
+            "failed",
+            error=f"outcome unknown, not sent again: {why}, and the lookup could not settle whether "
+            f"Kizen has its activity: {verdict.reason}. Check in Kizen for a {activity_type} activity"
+            f"{entity} due {key.due_datetime}; if it is missing, create it, or run again with "
+            "resend_unsettled=True",
+            unsettled=True,
+        )
+
+
+def _not_created(sends: int, unknown: str) -> Outcome:
+    return Outcome(
+        "failed",
+        error=f"not created: {sends} sends got no answer, and each time a lookup proved that Kizen had "
+        f"not made the activity (last: {unknown})",
+    )
 
 
 def _natural_key(item: BatchItem) -> NaturalKey:
-    """Built only when a record must be looked for: most records never need it."""
     return NaturalKey.from_request_json(item.payload.to_request_json())

@@ -58,6 +58,10 @@ class Resumed:
     created: dict[str, str] = field(default_factory=dict)
     # Records before this index may have been sent without their id being recorded.
     uncertain_before: int = 0
+    # No earlier try left a ledger: a first try, or a store emptied since (retention, a Clear).
+    no_ledger: bool = True
+    # An earlier try's input differed, and it may have sent some of it.
+    input_changed: bool = False
 
 
 class ProgressLedger:
@@ -94,13 +98,14 @@ class ProgressLedger:
         if not isinstance(meta, dict):
             self.store.set(LEDGER_KEY, {"fingerprint": fingerprint, "records": records})
             return Resumed()
-        resumed = Resumed()
+        resumed = Resumed(no_ledger=False)
         while isinstance(group := self.store.get(checkpoint_key(self._next_group)), dict):
             resumed.created.update(group.get("created") or {})
             self._frontier = max(self._frontier, int(group.get("frontier") or 0))
             self._next_group += 1
         # With a different input, indexes say nothing: any unrecorded record may have been sent.
         same_input = meta.get("fingerprint") == fingerprint
+        resumed.input_changed = not same_input and (self._frontier > 0 or bool(resumed.created))
         resumed.uncertain_before = self._frontier if same_input else records
         self._frontier = resumed.uncertain_before
         return resumed

@@ -1,29 +1,24 @@
-"""Reconciliation: record keys, and finding the activity an uncertain create may already have made.
+"""Reconciliation: record keys, and the natural key that recognises what an uncertain create made.
 
 A *record key* names one input record across attempts and task retries: the value of the user's
 ``dedupe_key`` field, or else a hash of the record's canonical JSON.
 
 The *natural key* of a scheduled activity is what the operator compares when it must decide whether
 an activity already exists for a record: the activity type, ``due_datetime`` (as an instant), the
-associated entities, and the note. Kizen has no idempotency key, so this is the only way to tell
-whether a POST whose response was lost created anything.
+assignee as written, the associated entities, and the note. Kizen has no idempotency key, so this is
+the only way to tell whether a POST whose response was lost created anything. Text is compared the way
+Kizen stores it: trimmed (Django REST framework's default) and with runs of whitespace taken as one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Container, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
+from enum import Enum
 from typing import Any
-
-from airflow_provider_kizen.hooks.kizen import KizenHook
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity
-
-# Kizen's `search` filter is a substring match; a note's first characters narrow the list enough
-# without putting a long note in a URL.
-SEARCH_PREFIX_CHARS = 100
 
 
 def canonical_json(data: Any) -> str:
@@ -73,14 +68,19 @@ def _instant(value: Any) -> datetime | None:
         return None
 
 
+def stored_text(value: Any) -> str:
+    """Text as Kizen keeps it, for comparing: trimmed, each run of whitespace as one space."""
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
 def _fold(value: Any) -> str | None:
-    return value.strip().casefold() if isinstance(value, str) and value.strip() else None
+    return text.casefold() if (text := stored_text(value)) else None
 
 
 def _ref(node: Any, legacy_id: Any) -> tuple[str | None, str | None]:
-    """(id, name) of a write-side reference, nested (`{"id"|"name"}`) or deprecated (`..._id`)."""
+    """(id, name as written, trimmed) of a write-side reference, nested or deprecated (`..._id`)."""
     if isinstance(node, Mapping):
-        return (str(node["id"]) if node.get("id") else None, _fold(node.get("name")))
+        return (str(node["id"]) if node.get("id") else None, stored_text(node.get("name")) or None)
     return (str(legacy_id) if legacy_id else None, None)
 
 
@@ -122,7 +122,7 @@ class EntityKey:
         object_names = _read_names(custom_object, "name", "object_name") | _read_names(
             read, "object_name", "object_api_name"
         )
-        if self.object_name and self.object_name not in object_names:
+        if self.object_name and _fold(self.object_name) not in object_names:
             return False
         entity = read.get("entity")
         if self.entity_id and self.entity_id != _read_id(entity, read.get("entity_id")):
@@ -130,16 +130,26 @@ class EntityKey:
         entity_names = _read_names(entity, "name", "email", "display_name") | _read_names(
             read, "name", "display_name"
         )
-        return not (self.entity_name and self.entity_name not in entity_names)
+        return not (self.entity_name and _fold(self.entity_name) not in entity_names)
+
+
+class Match(Enum):
+    """How an activity compares with a record's natural key."""
+
+    SAME = "same"
+    NOTE_DIFFERS = "note differs"  # everything else agrees: Kizen may have rewritten the note
+    OTHER = "other"
 
 
 @dataclass(frozen=True)
 class NaturalKey:
-    """Activity type, due instant, associated entities and note of one write payload."""
+    """Activity type, due instant, assignee, associated entities and note of one write payload."""
 
     activity_type_id: str | None
     activity_type_name: str | None
     due_datetime: str
+    employee_id: str | None
+    role_id: str | None
     entities: tuple[EntityKey, ...]
     note: str
 
@@ -151,37 +161,63 @@ class NaturalKey:
             activity_type_id=str(type_id) if type_id else None,
             activity_type_name=data.get("activity_object_name") or None,
             due_datetime=str(data["due_datetime"]),
+            employee_id=str(data["employee_id"]) if data.get("employee_id") else None,
+            role_id=str(data["role_id"]) if data.get("role_id") else None,
             entities=tuple(EntityKey.from_write(item) for item in data.get("associated_entities") or ()),
-            note=data.get("note") or "",
+            note=stored_text(data.get("note")),
         )
 
-    def list_filters(self) -> dict[str, str]:
-        """List endpoint filters that narrow the candidates; `matches` makes the exact decision."""
-        filters = {"from_date": self.due_datetime, "to_date": self.due_datetime}
+    @property
+    def due_instant(self) -> datetime:
+        instant = _instant(self.due_datetime)
+        if instant is None:  # the write model only lets valid, aware datetimes through
+            raise ValueError(f"due_datetime {self.due_datetime!r} is not an ISO datetime")
+        return instant
+
+    @property
+    def due_day(self) -> date:
+        return self.due_instant.astimezone(UTC).date()
+
+    @property
+    def search_term(self) -> str | None:
+        """What `search` is given: the first entity's name exactly as written (Kizen matches it, not us)."""
+        return next((entity.entity_name for entity in self.entities if entity.entity_name), None)
+
+    @property
+    def alike_key(self) -> tuple[Any, ...]:
+        """Everything but the note: records alike in this could adopt each other's activity."""
+        return (
+            self.activity_type_id,
+            self.activity_type_name,
+            self.due_instant,
+            self.employee_id,
+            self.role_id,
+            frozenset(self.entities),
+        )
+
+    def compare(self, activity: Mapping[str, Any]) -> Match:
+        """How an activity in Kizen's read shape compares with this natural key."""
+        activity_type = activity.get("activity_object")
+        if self.activity_type_id and self.activity_type_id != _read_id(activity_type, None):
+            return Match.OTHER
         if self.activity_type_name:
-            filters["activity_name"] = self.activity_type_name
-        search = next((entity.entity_name for entity in self.entities if entity.entity_name), None)
-        if search is None and self.note.strip():
-            search = self.note.strip()[:SEARCH_PREFIX_CHARS]
-        if search:
-            filters["search"] = search
-        return filters
+            names = _read_names(activity_type, "api_name", "name")
+            if _fold(self.activity_type_name) not in names:
+                return Match.OTHER
+        due = _instant(activity.get("due_datetime"))
+        if due is None or due != self.due_instant:
+            return Match.OTHER
+        if self.employee_id and self.employee_id != _read_id(activity.get("employee"), None):
+            return Match.OTHER
+        if self.role_id and self.role_id != _read_id(activity.get("role"), None):
+            return Match.OTHER
+        if not _same_entities(self.entities, activity.get("associated_entities") or []):
+            return Match.OTHER
+        return Match.SAME if stored_text(activity.get("note")) == self.note else Match.NOTE_DIFFERS
 
     def matches(self, activity: Mapping[str, Any]) -> bool:
         """Whether an activity in Kizen's read shape has this natural key."""
-        activity_type = activity.get("activity_object")
-        if self.activity_type_id and self.activity_type_id != _read_id(activity_type, None):
-            return False
-        if self.activity_type_name:
-            names = _read_names(activity_type, "api_name", "name")
-            if self.activity_type_name.casefold() not in names:
-                return False
-        due, wanted_due = _instant(activity.get("due_datetime")), _instant(self.due_datetime)
-        if due is None or wanted_due is None or due != wanted_due:
-            return False
-        if (activity.get("note") or "") != self.note:
-            return False
-        return _same_entities(self.entities, activity.get("associated_entities") or [])
+        return self.compare(activity) is Match.SAME
 
 
 def _same_entities(wanted: tuple[EntityKey, ...], found: list[Any]) -> bool:
@@ -195,13 +231,3 @@ def _same_entities(wanted: tuple[EntityKey, ...], found: list[Any]) -> bool:
             return False
         unmatched.remove(hit)
     return True
-
-
-async def find_existing_activity(
-    hook: KizenHook, natural_key: NaturalKey, *, claimed: Container[str]
-) -> ScheduledActivity | None:
-    """The activity with this natural key that no other record of the batch has claimed, if any."""
-    async for activity in hook.alist_scheduled_activities(**natural_key.list_filters()):
-        if activity.id not in claimed and natural_key.matches(activity.model_dump(mode="json")):
-            return activity
-    return None

@@ -34,6 +34,7 @@ def outcome_result(index: int, record_key: str, outcome: Outcome) -> dict[str, A
     if outcome.status == "failed":
         result["error"] = f"record {index} (key {record_key}): {outcome.error}"
         result["field_errors"] = outcome.field_errors or {}
+        result["unsettled"] = outcome.unsettled
     else:
         result["activity"] = outcome.activity
     return result
@@ -75,7 +76,7 @@ def same_as(index: int, first: dict[str, Any] | None) -> dict[str, Any]:
 def failure(result: dict[str, Any]) -> dict[str, Any]:
     """The `failures` XCom entry of a failed or invalid result."""
     keys = ("index", "record_key", "status", "error", "field_errors")
-    return {key: result[key] for key in keys}
+    return {key: result[key] for key in keys} | {"unsettled": result.get("unsettled", False)}
 
 
 def summary(headline: str, failures: list[dict[str, Any]]) -> str:

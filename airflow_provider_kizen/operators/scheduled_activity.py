@@ -74,7 +74,13 @@ class ScheduleActivityOperator(BaseOperator):
     :param max_concurrency: creates in flight at once.
     :param max_requests_per_second: a cap on the batch's request rate; None for no cap.
     :param unknown_outcome_retries: how often a create whose outcome stayed unknown, and whose
-        activity was not found, is sent again.
+        activity a lookup proved absent, is sent again.
+    :param resend_unsettled: send a record again when its outcome stays unknown (its create got no
+        answer and no lookup could prove whether Kizen made it), accepting a possible duplicate. By
+        default such a record is reported failed as *unsettled* and not sent again.
+    :param accept_changed_input: on a later try whose records differ from the first try's and carry no
+        ``dedupe_key``, send them anyway. By default the task refuses: nothing can tell which of them
+        the first try already created, so sending could duplicate them.
     :param progress_interval: seconds between progress lines in the task log.
     :param full_results: keep each activity as Kizen returned it in the results, instead of its
         summary (id, activity_object, due_datetime, completed_at). A whole activity costs about
@@ -102,6 +108,8 @@ class ScheduleActivityOperator(BaseOperator):
         max_concurrency: int = 8,
         max_requests_per_second: float | None = None,
         unknown_outcome_retries: int = 3,
+        resend_unsettled: bool = False,
+        accept_changed_input: bool = False,
         progress_interval: float = 5.0,
         full_results: bool = False,
         **kwargs: Any,
@@ -121,7 +129,9 @@ class ScheduleActivityOperator(BaseOperator):
             max_requests_per_second=max_requests_per_second,
             unknown_outcome_retries=unknown_outcome_retries,
             progress_interval=progress_interval,
+            resend_unsettled=resend_unsettled,
         )
+        self.accept_changed_input = accept_changed_input
         self.full_results = full_results
         self._runner: BatchRunner | None = None
         self._statuses: Counter[str] | None = None  # for lineage: how the records of this run went
@@ -231,6 +241,17 @@ class ScheduleActivityOperator(BaseOperator):
         total_records = len(checked.keys)
         ledger = ProgressLedger(context["task_state_store"])
         resumed = ledger.resume(input_fingerprint(checked.keys), total_records)
+        if resumed.no_ledger and context["ti"].try_number > 1:
+            # A later try without an earlier try's ledger (emptied by retention, clear_on_success or a
+            # Clear) cannot know what was sent: look for every record before sending it.
+            self.log.warning(
+                "Try %d found no record of earlier tries in task_state_store; every record is looked for "
+                "in Kizen before it is sent",
+                context["ti"].try_number,
+            )
+            resumed.uncertain_before = total_records
+        if resumed.input_changed and self._send_changed_input_unchecked():
+            resumed.uncertain_before = 0
         if resumed.created:
             self.log.info("Resuming: %d records were created by an earlier try", len(resumed.created))
 
@@ -268,6 +289,31 @@ class ScheduleActivityOperator(BaseOperator):
                 self.log.info("%s", record_line(result))
         self.log.info("Kizen batch finished in %.1fs: %s", time.monotonic() - started, status_counts(final))
         return final
+
+    def _send_changed_input_unchecked(self) -> bool:
+        """An earlier try sent a different input: refuse, unless keys make it safe or the user accepts.
+
+        True when the user accepted sending without looking (``accept_changed_input``).
+        """
+        if self.dedupe_key is not None:
+            self.log.warning(
+                "The input differs from an earlier try's; records are matched to what it created by "
+                "their %r, and the others are looked for in Kizen before they are sent",
+                self.dedupe_key,
+            )
+            return False
+        message = (
+            "The records differ from those an earlier try of this task sent, and they carry no "
+            "dedupe_key, so nothing can tell which of them the earlier try already created in Kizen; "
+            "sending them could create duplicates, so nothing was sent. Fix: give each record a stable "
+            "id and pass dedupe_key='<its field>', or render the payload the same on every try (from "
+            "the run's logical date or data interval, not the current time). To send anyway, accepting "
+            "possible duplicates, set accept_changed_input=True."
+        )
+        if not self.accept_changed_input:
+            raise AirflowFailException(message)
+        self.log.warning("%s (accept_changed_input=True: sending)", message)
+        return True
 
     def _run(
         self,

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from airflow_provider_kizen.client.errors import (
     KizenError,
+    KizenNotFoundError,
     KizenRateLimitError,
     KizenServerError,
     KizenTransportError,
+    not_visible_hint,
 )
 from airflow_provider_kizen.client.policy import RetryPolicy
 
@@ -25,7 +27,10 @@ def unwatchable_message(activity_id: str | None, error: KizenError) -> str:
     """Say which activity (or list) could not be read while waiting, and why, in Kizen's words."""
     if activity_id is None:
         return f"Scheduled activities cannot be listed to watch them: {error}"
-    return f"Scheduled activity {activity_id} cannot be watched: {error}"
+    message = f"Scheduled activity {activity_id} cannot be watched: {error}"
+    if isinstance(error, KizenNotFoundError):
+        message = f"{message.rstrip('.')}. {not_visible_hint(activity_id)}"
+    return message
 
 
 def next_look_in(poll_interval: float, failed_cycles: int, error: KizenError | None) -> float:

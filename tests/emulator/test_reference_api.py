@@ -44,7 +44,7 @@ def test_team_typeahead_and_member(api: httpx.Client) -> None:
 def test_roles_list(api: httpx.Client) -> None:
     names = [role["name"] for role in api.get("/api/role").json()["results"]]
 
-    assert names == ["Account Manager", "Customer Success", "Sales"]
+    assert names == ["Account Manager", "Customer Success", "Sales", "Integrations"]
 
 
 def test_contact_lookup_by_email(api: httpx.Client) -> None:

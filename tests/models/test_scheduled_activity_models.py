@@ -133,13 +133,18 @@ def test_notification_upper_bound_is_allowed():
         {"custom_object": {}, "entity": {"name": "ada@example.com"}},
         {"custom_object": {"name": "client_client"}, "entity": {"name": ""}},
         {"custom_object": {"name": "client_client"}},
-        {"entity": {"id": UUID_A}},
         {"custom_object": {"name": "client_client"}, "entity": {"email": "ada@example.com"}},
     ],
 )
-def test_associated_entities_need_id_or_name_on_both_sides(entity):
+def test_associated_entities_need_an_entity_and_id_or_name_wherever_a_side_is_given(entity):
     with pytest.raises(ValidationError, match="associated_entities"):
         write(associated_entities=[entity])
+
+
+@pytest.mark.parametrize("entity", [{"entity": {"id": UUID_A}}, {"entity": {"name": "ada@example.com"}}])
+def test_an_entity_alone_is_accepted_as_kizens_schema_allows(entity):
+    # The schema marks custom_object optional and nullable; entity.name may be a contact's email.
+    assert write(associated_entities=[entity]).to_request_json()["associated_entities"] == [entity]
 
 
 def test_deprecated_flat_ids_are_accepted_with_a_warning():

@@ -58,7 +58,7 @@ def test_invalid_records_are_named_by_index_key_field_and_reason() -> None:
             {"row_id": "r1", "activity_object_name": "follow_up_call", "due_datetime": "soon"},
             {**VALID},
             "not a record",
-            {**VALID, "row_id": "r4", "associated_entities": [{"entity": {"name": "a@example.com"}}]},
+            {**VALID, "row_id": "r4", "associated_entities": [{"custom_object": {"name": "client_client"}}]},
         ],
         dedupe_key="row_id",
     )

@@ -8,6 +8,7 @@ import pytest
 
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite
 from airflow_provider_kizen.operators.reconciliation import (
+    Match,
     NaturalKey,
     canonical_json,
     hash_record_key,
@@ -99,21 +100,33 @@ def test_natural_key_by_ids() -> None:
     payload.pop("activity_object_name")
     key = NaturalKey.from_request_json(payload)
     assert key.matches(read())
-    assert "activity_name" not in key.list_filters()
+    assert key.search_term is None
 
 
-def test_list_filters_narrow_by_due_time_type_and_entity() -> None:
-    filters = NaturalKey.from_request_json(write()).list_filters()
-    assert filters == {
-        "from_date": "2026-03-02T09:00:00+01:00",
-        "to_date": "2026-03-02T09:00:00+01:00",
-        "activity_name": "follow_up_call",
-        "search": "ada@example.com",
-    }
+@pytest.mark.parametrize("note", ["Call Ada about the renewal \n", "  Call Ada  about the\nrenewal"])
+def test_notes_compare_as_kizen_stores_them_trimmed(note: str) -> None:
+    # DRF's CharField trims: a template's trailing newline is not in the stored note.
+    assert NaturalKey.from_request_json(write(note=note)).matches(read())
 
 
-def test_list_filters_fall_back_to_a_note_prefix() -> None:
-    payload = write(note="x" * 500)
-    payload.pop("associated_entities")
-    filters = NaturalKey.from_request_json(payload).list_filters()
-    assert filters["search"] == "x" * 100
+def test_a_different_note_alone_is_told_apart_from_another_activity() -> None:
+    key = NaturalKey.from_request_json(write())
+    assert key.compare(read(note="Rewritten by Kizen")) is Match.NOTE_DIFFERS
+    assert key.compare(read(due_datetime="2026-03-02T09:00:00Z")) is Match.OTHER
+
+
+def test_assignee_as_written_must_match() -> None:
+    employee = "7e1c2a52-3b8e-4c1e-9a57-0d6c4f8e2b10"
+    key = NaturalKey.from_request_json(write(employee_id=employee))
+    assert key.matches(read(employee={"id": employee}))
+    assert not key.matches(read(employee={"id": "someone-else"}))
+    # Not written: whoever Kizen assigned it to.
+    assert NaturalKey.from_request_json(write()).matches(read(employee={"id": "someone-else"}))
+
+
+def test_non_ascii_names_are_searched_as_written_and_matched_casefolded() -> None:
+    company = {"custom_object": {"name": "client_company"}, "entity": {"name": "Straßenbau Müller GmbH"}}
+    key = NaturalKey.from_request_json(write(associated_entities=[company]))
+    assert key.search_term == "Straßenbau Müller GmbH"
+    stored = {"custom_object": {"name": "client_company"}, "entity": {"name": "STRASSENBAU MÜLLER GMBH"}}
+    assert key.matches(read(associated_entities=[stored]))
