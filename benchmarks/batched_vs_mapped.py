@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-from benchmarks.common import ROOT, collect, emit, emulator, http_connection_json, median
+from benchmarks.common import airflow_home, emit, emulator, http_connection_json, median, run_child
 
 DAGS = {"mapped": "benchmark_mapped_http", "batched": "benchmark_batched_kizen"}
 
@@ -67,33 +62,13 @@ def main() -> None:
         child(args.child, args.runs, args.records, args.latency_ms)
         return
 
-    home = Path(tempfile.mkdtemp(prefix="kizen-benchmark-airflow-"))
-    try:
-        dags_folder = home / "dags"
-        dags_folder.mkdir()
-        shutil.copy(ROOT / "benchmarks" / "dags" / "batched_vs_mapped.py", dags_folder)
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "KIZEN_BENCHMARK_RECORDS": str(args.records),
-        }
-        airflow_cli = Path(sys.executable).with_name("airflow")
-        subprocess.run([str(airflow_cli), "db", "migrate"], env=env, check=True, capture_output=True)
-        with emulator() as emu:
-            env["AIRFLOW_CONN_KIZEN_DEFAULT"] = emu.connection_uri
-            env["AIRFLOW_CONN_KIZEN_HTTP"] = http_connection_json(emu.base_url)
-            command = [sys.executable, "-m", "benchmarks.batched_vs_mapped", "--child", emu.base_url]
-            command += ["--runs", str(args.runs), "--records", str(args.records)]
-            command += ["--latency-ms", str(args.latency_ms)]
-            completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-        if completed.returncode != 0:
-            sys.stderr.write(completed.stderr[-5000:])
-            raise SystemExit(f"the dag.test() runs failed (exit {completed.returncode})")
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-    result = collect(completed.stdout)
+    with airflow_home("batched_vs_mapped.py") as env, emulator() as emu:
+        env["KIZEN_BENCHMARK_RECORDS"] = str(args.records)
+        env["AIRFLOW_CONN_KIZEN_DEFAULT"] = emu.connection_uri
+        env["AIRFLOW_CONN_KIZEN_HTTP"] = http_connection_json(emu.base_url)
+        arguments = [emu.base_url, "--runs", str(args.runs), "--records", str(args.records)]
+        arguments += ["--latency-ms", str(args.latency_ms)]
+        result = run_child("benchmarks.batched_vs_mapped", arguments, env)
     emit(
         {
             "records": args.records,

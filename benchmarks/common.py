@@ -7,9 +7,12 @@ import os
 import platform
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,6 +70,52 @@ def emulator(mode: str = "process") -> Iterator[Emulator]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextmanager
+def airflow_home(*dag_files: str) -> Iterator[dict[str, str]]:
+    """A fresh AIRFLOW_HOME (its own SQLite database, migrated) with `dag_files` from benchmarks/dags in
+    its DAGs folder; yields the environment a child process runs `dag.test()` in."""
+    home = Path(tempfile.mkdtemp(prefix="kizen-benchmark-airflow-"))
+    try:
+        dags_folder = home / "dags"
+        dags_folder.mkdir()
+        for name in dag_files:
+            shutil.copy(ROOT / "benchmarks" / "dags" / name, dags_folder)
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        }
+        airflow_cli = Path(sys.executable).with_name("airflow")
+        subprocess.run([str(airflow_cli), "db", "migrate"], env=env, check=True, capture_output=True)
+        yield env
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run_child(module: str, arguments: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run `python -m module --child ...arguments` in `env`; its RESULT, or its error output on failure."""
+    command = [sys.executable, "-m", module, "--child", *arguments]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    print(completed.stdout, end="", flush=True)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr[-5000:])
+        raise SystemExit(f"{module}: the dag.test() runs failed (exit {completed.returncode})")
+    return collect(completed.stdout)
+
+
+@contextmanager
+def stopwatch() -> Iterator[dict[str, float]]:
+    """Wall time and this process's CPU time (every thread) of the block, filled in when it ends."""
+    figures: dict[str, float] = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield figures
+    finally:
+        figures["wall_s"] = time.perf_counter() - wall
+        figures["cpu_s"] = time.process_time() - cpu
 
 
 def payloads(count: int, *, start: int = 0) -> list[dict[str, Any]]:

@@ -11,7 +11,9 @@ event. It reports:
   and any lateness is time the loop spent on something else (target < 20 ms). On a busy machine
   part of that is waiting for a CPU, so it also reports the most CPU the loop's thread used between
   two beats, which is what the code itself costs (with the load average, to read the two together);
-- the peak RSS while the trigger runs, sampled every 20 ms, against the RSS before it started.
+- the peak RSS while the trigger runs, sampled every 20 ms, against the RSS before it started;
+- the process's CPU time while the trigger watches, per read the emulator saw (the benchmark's own
+  samplers add a little): what one trigger costs the triggerer, which every deferred task shares.
 
 A small trigger runs first, because the first async request of a process imports anyio's asyncio
 backend on the loop, once (a triggerer has done so long before). Its stall is reported on its own.
@@ -251,11 +253,11 @@ async def watch(activity_ids: list[str], args: argparse.Namespace) -> dict[str, 
     with PeakRss() as rss, RequestLog() as requests:
         rss_before = rss.now_mb()
         stalls.start()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         events: Any = trigger.run()  # an async generator, closed below
         event = await anext(events)
         await events.aclose()
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         stalls.stop()
     event_json = json.dumps(event.payload)
     return {
@@ -263,6 +265,7 @@ async def watch(activity_ids: list[str], args: argparse.Namespace) -> dict[str, 
         "event_bytes": len(event_json.encode()),
         "seconds": seconds,
         "requests_per_cycle": requests.per_cycle,
+        "cpu_seconds": cpu_seconds,
         "longest_stall_ms": stalls.longest_ms,
         "longest_busy_ms": stalls.longest_busy_ms,
         "longest_without_gc_ms": stalls.longest_without_gc_ms,
@@ -323,6 +326,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "requests_per_cycle": watched["requests_per_cycle"],
         "total_requests": sum(watched["requests_per_cycle"]),
         "gets_seen_by_emulator": gets,
+        "cpu_s": round(watched["cpu_seconds"], 2),
+        "cpu_us_per_read": round(watched["cpu_seconds"] / max(sum(watched["requests_per_cycle"]), 1) * 1e6),
         "longest_stall_ms": round(watched["longest_stall_ms"], 1),
         "longest_busy_ms": round(watched["longest_busy_ms"], 1),
         "longest_stall_without_gc_ms": round(watched["longest_without_gc_ms"], 1),
