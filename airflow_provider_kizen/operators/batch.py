@@ -217,8 +217,8 @@ class BatchRunner:
                     if outcome.activity_id is not None and item.recorded_id is None:
                         self.claimed.add(outcome.activity_id)
                 recorded = outcome.activity_id is not None and item.recorded_id is None
-                if recorded and self.ledger.record(item.record_key, str(outcome.activity_id)):
-                    await self.ledger.flush()
+                if recorded:  # written in the background
+                    self.ledger.record(item.record_key, str(outcome.activity_id))
                 on_outcome(item, outcome)
                 progress.count(outcome)
             finally:

@@ -9,10 +9,14 @@ Layout, all under one task instance (each mapped instance has its own store):
   the highest frontier were certainly never sent; records before it may have been.
 
 A checkpoint is written when ``group_size`` new ids are waiting, when ``flush_interval`` seconds have
-passed since the last one, before a record at or past the frontier is dispatched, and at the end.
+passed since the last one, when dispatch comes within half a window of the frontier, and at the end.
 Writing one value per record would cost one round trip to the API server per activity; one growing
 value would be rewritten in full each time (quadratic, and past the 64 KiB value limit after about
 800 records). Small append-only groups keep each write small and the number of writes low.
+
+Checkpoints are written by one background task, in a thread: a request that completes only notes its
+id and gives its concurrency slot straight back, and dispatch waits only if it reaches the frontier
+before the checkpoint that moves it is written.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,11 +90,12 @@ class ProgressLedger:
         self.flush_interval = flush_interval
         self.window = window
         self._next_group = 0
-        self._frontier = 0
+        self._frontier = 0  # written: records at or past it were certainly never sent
+        self._wanted_frontier = 0
         self._pending: dict[str, str] = {}
         self._pending_bytes = 0
         self._last_flush = time.monotonic()
-        self._lock = asyncio.Lock()
+        self._writer: asyncio.Task[None] | None = None
 
     def resume(self, fingerprint: str, records: int) -> Resumed:
         """Read earlier tries' checkpoints; on the first try, write the input fingerprint."""
@@ -107,59 +112,115 @@ class ProgressLedger:
         same_input = meta.get("fingerprint") == fingerprint
         resumed.input_changed = not same_input and (self._frontier > 0 or bool(resumed.created))
         resumed.uncertain_before = self._frontier if same_input else records
-        self._frontier = resumed.uncertain_before
+        self._frontier = self._wanted_frontier = resumed.uncertain_before
         return resumed
 
-    def record(self, record_key: str, activity_id: str) -> bool:
-        """Note a created id; True when a checkpoint is due."""
+    def record(self, record_key: str, activity_id: str) -> None:
+        """Note a created id; starts a checkpoint in the background when one is due."""
         self._pending[record_key] = activity_id
-        self._pending_bytes += len(record_key) + len(activity_id) + 6
-        return (
-            len(self._pending) >= self.group_size
-            or self._pending_bytes >= MAX_CHECKPOINT_BYTES
-            or time.monotonic() - self._last_flush >= self.flush_interval
-        )
+        self._pending_bytes += _entry_bytes((record_key, activity_id))
+        self._write_if_due()
 
     async def before_dispatch(self, index: int) -> None:
-        """Move the frontier past `index` before that record may be sent."""
-        if index >= self._frontier:
-            await self.flush(frontier=index + self.window)
+        """Make sure the written frontier is past `index` before that record may be sent.
+
+        The frontier is moved ahead in the background once dispatch is within half a window of it,
+        so dispatch waits only when that checkpoint is slower than half a window of requests.
+        """
+        if index + self.window // 2 >= self._wanted_frontier:
+            self._wanted_frontier = index + self.window
+        self._write_if_due()
+        while index >= self._frontier:
+            await self._wait_for_writer()
+            self._write_if_due()
 
     async def flush(self, *, frontier: int | None = None) -> None:
-        """Write waiting ids (and a new frontier) as one checkpoint, off the event loop."""
-        async with self._lock:
-            if frontier is None and not self._pending:
-                return
-            created, new_frontier = self._pending, max(self._frontier, frontier or 0)
-            self._pending, self._pending_bytes = {}, 0
-            checkpoint = {"created": created, "frontier": new_frontier}
+        """Write every waiting id (and a new frontier) and wait until it is written."""
+        self._wanted_frontier = max(self._wanted_frontier, frontier or 0)
+        await self._wait_for_writer()
+        if self._pending or self._wanted_frontier > self._frontier:
+            self._writer = asyncio.ensure_future(self._write_all())
+            await self._wait_for_writer()
+
+    def _write_if_due(self) -> None:
+        """Start a background checkpoint when one is due; raise what the last one raised."""
+        writer = self._writer
+        if writer is not None:
+            if not writer.done():
+                return  # it writes again while anything is due when it finishes
+            if writer.cancelled() or writer.exception() is not None:
+                self._writer = None  # its ids are pending again, for the final checkpoint
+                writer.result()  # a dead state store stops the batch
+        if self._due():
+            self._writer = asyncio.ensure_future(self._write_all(until_due=True))
+
+    def _take_checkpoint(self) -> dict[str, str]:
+        """Waiting ids, oldest first, up to one checkpoint's size (more may arrive while one is written)."""
+        if self._pending_bytes <= MAX_CHECKPOINT_BYTES:
+            taken, self._pending, self._pending_bytes = self._pending, {}, 0
+            return taken
+        taken, size = {}, 0
+        for entry in self._pending.items():
+            if size + _entry_bytes(entry) > MAX_CHECKPOINT_BYTES and taken:
+                break
+            taken[entry[0]] = entry[1]
+            size += _entry_bytes(entry)
+        for key in taken:
+            del self._pending[key]
+        self._pending_bytes -= size
+        return taken
+
+    def _due(self) -> bool:
+        return (
+            self._wanted_frontier > self._frontier
+            or len(self._pending) >= self.group_size
+            or self._pending_bytes >= MAX_CHECKPOINT_BYTES
+            or (bool(self._pending) and time.monotonic() - self._last_flush >= self.flush_interval)
+        )
+
+    async def _wait_for_writer(self) -> None:
+        """Wait for the background write, even when the wait is cancelled; raise what it raised."""
+        writer = self._writer
+        if writer is None:
+            return
+        try:
+            await _uncancellable(writer)
+        finally:
+            if writer.done() and (writer.cancelled() or writer.exception() is not None):
+                self._writer = None  # reported once; the ids it held are pending again
+
+    async def _write_all(self, *, until_due: bool = False) -> None:
+        """Write checkpoints one after another while one is due (or, at the end, while anything waits)."""
+        while self._due() if until_due else (self._pending or self._wanted_frontier > self._frontier):
+            created, frontier = self._take_checkpoint(), max(self._frontier, self._wanted_frontier)
+            checkpoint = {"created": created, "frontier": frontier}
             try:
-                await _uncancellable(
-                    asyncio.to_thread(self.store.set, checkpoint_key(self._next_group), checkpoint)
-                )
-            except asyncio.CancelledError:
-                self._written(new_frontier)  # the write finished; only the wait was cancelled
-                raise
+                await asyncio.to_thread(self.store.set, checkpoint_key(self._next_group), checkpoint)
             except BaseException:
                 # Nothing was recorded: keep the ids for the next checkpoint.
                 self._pending = {**created, **self._pending}
+                self._pending_bytes = sum(map(_entry_bytes, self._pending.items()))
                 raise
-            self._written(new_frontier)
-
-    def _written(self, frontier: int) -> None:
-        self._next_group += 1
-        self._frontier = frontier
-        self._last_flush = time.monotonic()
+            self._next_group += 1
+            self._frontier = frontier
+            self._last_flush = time.monotonic()
 
 
-async def _uncancellable(write: Coroutine[Any, Any, None]) -> None:
-    """Finish a checkpoint even when the batch is cancelled (on_kill): recorded ids must not be lost.
+def _entry_bytes(entry: tuple[str, str]) -> int:
+    """About what one id adds to a checkpoint's JSON."""
+    return len(entry[0]) + len(entry[1]) + 6
 
-    The write is a blocking round trip to the supervisor, so it runs in a thread to keep requests flowing.
+
+async def _uncancellable(write: asyncio.Future[None]) -> None:
+    """Wait for a checkpoint even when the batch is cancelled (on_kill): recorded ids must not be lost.
+
+    The write is a blocking round trip to the supervisor in a thread; cancelling the wait cannot stop it,
+    so the wait goes on until it is done, and then the cancellation is passed on.
     """
-    task = asyncio.ensure_future(write)
     try:
-        await asyncio.shield(task)
+        await asyncio.shield(write)
     except asyncio.CancelledError:
-        await task
+        if write.cancelled():
+            raise
+        await write
         raise

@@ -40,8 +40,55 @@ async def test_first_try_writes_the_fingerprint_and_a_frontier_before_any_send()
     assert store.values[LEDGER_KEY] == {"fingerprint": input_fingerprint(["a", "b"]), "records": 2}
     await ledger.before_dispatch(0)
     assert store.values[checkpoint_key(0)] == {"created": {}, "frontier": 10}
-    await ledger.before_dispatch(9)  # inside the frontier: no write
+    await ledger.before_dispatch(4)  # well inside the frontier: no write
+    await ledger.flush()
     assert store.writes == 2
+
+
+async def test_the_frontier_moves_ahead_before_dispatch_reaches_it() -> None:
+    store = MemoryStore()
+    ledger = ProgressLedger(store, window=10)
+    ledger.resume("f", 100)
+    await ledger.before_dispatch(0)
+    await ledger.before_dispatch(5)  # within half a window: the next frontier is written meanwhile
+    await asyncio.sleep(0.1)
+    assert store.values[checkpoint_key(1)] == {"created": {}, "frontier": 15}
+    await ledger.before_dispatch(10)
+    assert store.writes == 3
+
+
+async def test_a_slow_checkpoint_holds_up_neither_results_nor_dispatch() -> None:
+    """Ids are noted and records dispatched while a checkpoint is being written; only a record at
+    the written frontier waits for it."""
+    import threading
+
+    release = threading.Event()
+
+    class HeldStore(MemoryStore):
+        def set(self, key: str, value: Any) -> None:
+            if key != LEDGER_KEY and self.writes >= 2:  # the first checkpoint goes through
+                release.wait(timeout=10)
+            super().set(key, value)
+
+    store = HeldStore()
+    ledger = ProgressLedger(store, group_size=2, window=10)
+    ledger.resume("f", 100)
+    await ledger.before_dispatch(0)
+    ledger.record("a", "id-a")
+    ledger.record("b", "id-b")  # a group is due: it is written in the background, and held there
+    await ledger.before_dispatch(4)  # returns while the write is held
+    ledger.record("c", "id-c")
+    at_the_frontier = asyncio.create_task(ledger.before_dispatch(10))
+    await asyncio.sleep(0.05)
+    assert not at_the_frontier.done()  # a record at the frontier waits for its checkpoint
+    assert "id-c" not in json.dumps(store.values)
+    release.set()
+    await at_the_frontier
+    await ledger.flush()
+    created: dict[str, str] = {}
+    for group in range(store.writes - 1):
+        created |= store.values[checkpoint_key(group)]["created"]
+    assert created == {"a": "id-a", "b": "id-b", "c": "id-c"}
 
 
 async def test_ids_are_written_in_groups_and_read_back_by_a_retry() -> None:
@@ -51,8 +98,8 @@ async def test_ids_are_written_in_groups_and_read_back_by_a_retry() -> None:
     ledger.resume(input_fingerprint(keys), len(keys))
     await ledger.before_dispatch(0)
     for i, key in enumerate(keys[:23]):
-        if ledger.record(key, f"id{i}"):
-            await ledger.flush()
+        ledger.record(key, f"id{i}")
+        await asyncio.sleep(0.01)  # requests take time; the background writes keep up
     # Two full groups were written; three ids wait. The worker dies here.
     assert store.writes == 1 + 1 + 2
     retry = ProgressLedger(store, window=100)
@@ -76,13 +123,13 @@ async def test_checkpoints_stay_far_below_the_value_size_limit() -> None:
     ledger = ProgressLedger(store, group_size=100_000, flush_interval=3600)
     ledger.resume("f", 1)
     long_key = "warehouse-row-" + "x" * 300
-    due = False
-    count = 0
-    while not due:
-        due = ledger.record(f"{long_key}{count}", "3fa85f64-5717-4562-b3fc-2c963f66afa6")
-        count += 1
+    for count in range(400):  # about 130 KB of keys
+        ledger.record(f"{long_key}{count}", "3fa85f64-5717-4562-b3fc-2c963f66afa6")
     await ledger.flush()
-    assert len(json.dumps(store.values[checkpoint_key(0)])) < 65_535
+    checkpoints = [value for key, value in store.values.items() if key != LEDGER_KEY]
+    assert len(checkpoints) > 1
+    assert all(len(json.dumps(checkpoint)) < 65_535 for checkpoint in checkpoints)
+    assert sum(len(checkpoint["created"]) for checkpoint in checkpoints) == 400
 
 
 async def test_a_failed_write_keeps_the_ids_for_the_next_checkpoint() -> None:
@@ -123,3 +170,18 @@ async def test_a_cancelled_wait_still_finishes_the_write() -> None:
     with pytest.raises(asyncio.CancelledError):
         await flush
     assert store.values[checkpoint_key(0)]["created"] == {"a": "id-a"}
+
+
+async def test_a_failed_background_write_stops_the_batch_at_the_next_record() -> None:
+    class DeadStore(MemoryStore):
+        def set(self, key: str, value: Any) -> None:
+            if key != LEDGER_KEY:
+                raise RuntimeError("API server unavailable")
+            super().set(key, value)
+
+    ledger = ProgressLedger(DeadStore(), group_size=1)
+    ledger.resume("f", 10)
+    ledger.record("a", "id-a")  # due at once: written in the background, which fails
+    await asyncio.sleep(0.1)
+    with pytest.raises(RuntimeError, match="API server unavailable"):
+        ledger.record("b", "id-b")
