@@ -7,9 +7,14 @@ import subprocess
 import sys
 
 # Loaded only when a task runs: the trigger (and the triggerer's machinery) when the sensor defers, the
-# emulator and its web stack only in tests and demos.
+# async client's aiohttp transport when a batch or trigger starts, Jinja when a template is rendered,
+# the emulator and its web stack only in tests and demos.
 LOADED_ON_USE = (
     "airflow_provider_kizen.triggers.scheduled_activity",
+    "airflow_provider_kizen.client.aiohttp_transport",
+    "aiohttp",
+    "httpx_aiohttp",
+    "jinja2",
     "airflow_provider_kizen.emulator",
     "fastapi",
     "uvicorn",
@@ -25,7 +30,7 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
 
-def test_parsing_a_dag_loads_no_trigger_emulator_or_web_stack() -> None:
+def test_parsing_a_dag_loads_no_trigger_transport_emulator_or_web_stack() -> None:
     probe = subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True, text=True)
     added = json.loads(probe.stdout.strip().splitlines()[-1])
     assert "airflow_provider_kizen.operators.scheduled_activity" in added  # the probe measured something

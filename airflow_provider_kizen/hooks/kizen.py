@@ -1,4 +1,4 @@
-"""KizenHook: sync (httpx.Client) and async (httpx.AsyncClient) access to Kizen's API.
+"""KizenHook: sync (httpx.Client) and async (httpx.AsyncClient over aiohttp) access to Kizen's API.
 
 Both transports only move bytes: `client.core` builds each request, and its `RetryCall` decides what a
 response or a network error means, so retries and errors are the same on both paths.
@@ -40,7 +40,7 @@ from airflow_provider_kizen.client.errors import (
 )
 from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.client.policy import RetryPolicy
-from airflow_provider_kizen.client.transport import client_options
+from airflow_provider_kizen.client.transport import async_client, client_options
 from airflow_provider_kizen.models.scheduled_activity import (
     ScheduledActivity,
     ScheduledActivityWrite,
@@ -127,7 +127,7 @@ class KizenHook(BaseHook):
     async def _anew_client(self) -> httpx.AsyncClient:
         config = await self.aget_config()
         # Building a client loads the CA bundle, tens of milliseconds of CPU: keep it off the event loop.
-        return await asyncio.to_thread(lambda: httpx.AsyncClient(**client_options(config)))
+        return await asyncio.to_thread(async_client, config)
 
     def close(self) -> None:
         """Close the sync client's pooled connections."""
