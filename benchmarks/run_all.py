@@ -212,8 +212,9 @@ def _in_task_rows(r: dict[str, Any]) -> list[str]:
         f"the task's duration (median of {r['runs']}) | {latency['task_s']:.2f} s = "
         f"**{r['task_ratio_to_limit']:.2f}x** the limit of {limit:.3f} s | ≤ 1.2x | "
         f"{_verdict(r['task_ratio_to_limit'] <= 1.2)} |",
-        f"| 1 | the same runs: the batch's own time (the operator's execute()); rendering the payload "
-        f"took {latency['render_s']:.2f} s before it | {latency['execute_s']:.2f} s = "
+        f"| 1 | the same runs: the batch's own time (the operator's execute()); the task spent "
+        f"{latency['before_execute_s']:.2f} s before it (rendering the payload: {latency['render_s']:.2f} s) "
+        f"and {latency['after_execute_s']:.2f} s after it | {latency['execute_s']:.2f} s = "
         f"**{r['execute_ratio_to_limit']:.2f}x** the limit | ≤ 1.2x | "
         f"{_verdict(r['execute_ratio_to_limit'] <= 1.2)} |",
         f"| 1 | the same runs: a bare `httpx.AsyncClient` task sending the same creates, 16 in flight | "

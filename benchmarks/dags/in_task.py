@@ -49,8 +49,10 @@ class MeasuredScheduleActivityOperator(ScheduleActivityOperator):
         self._render_s = time.perf_counter() - started
 
     def execute(self, context: Any) -> Any:
+        started_at = datetime.now(UTC)
         with stopwatch() as figures:
             results = super().execute(context)
+        figures["started_at"], figures["ended_at"] = started_at.timestamp(), datetime.now(UTC).timestamp()
         profiler = getattr(self, "_profiler", None)
         if profiler is not None:
             profiler.stop()
