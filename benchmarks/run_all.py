@@ -236,8 +236,8 @@ def _in_task_rows(r: dict[str, Any]) -> list[str]:
 def _batch_rows(r: dict[str, Any]) -> list[str]:
     limit = r["limit_s"]
     rows = [
-        f"| 1 | diagnosis, outside a task: `execute()` with a stand-in context (no ledger, rendering or "
-        f"task log), {r['records']:,} creates, {r['latency_ms']:g} ms latency, "
+        f"| 1 | diagnosis, outside a task: `execute()` with a stand-in context (a state store that keeps "
+        f"nothing, no rendering or task log), {r['records']:,} creates, {r['latency_ms']:g} ms latency, "
         f"max_concurrency={r['concurrency']} (median of {r['runs']}) | {r['batch_s']:.2f} s = "
         f"**{r['batch_ratio_to_limit']:.2f}x** the limit of {limit:.3f} s | (diagnosis) | |",
         f"| 1 | batch vs sequential `KizenHook.create_scheduled_activity` loop | "
