@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_kizen.operators.results import LOGGED_RECORDS
 from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
 
 
@@ -34,7 +35,10 @@ def info_lines_of_a_batch(
     size: int, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> list[str]:
     records = [
-        {"activity_object_name": "follow_up_call", "due_datetime": f"2027-03-01T09:{n:02d}:00Z"}
+        {
+            "activity_object_name": "follow_up_call",
+            "due_datetime": f"2027-03-01T{9 + n // 60:02d}:{n % 60:02d}:00Z",
+        }
         for n in range(size)
     ]
     caplog.clear()
@@ -59,7 +63,8 @@ def test_a_larger_batch_logs_no_more_lines(kizen_emulator, kizen_connection, cap
     caplog.set_level(logging.INFO)
     # Airflow's logging configuration keeps httpx's one line per request at WARNING in tasks.
     caplog.set_level(logging.WARNING, logger="httpx")
-    small = info_lines_of_a_batch(5, caplog, capfd)
-    large = info_lines_of_a_batch(50, caplog, capfd)
+    # A batch of at most LOGGED_RECORDS lists each record once it is done; both batches here are larger.
+    small = info_lines_of_a_batch(LOGGED_RECORDS + 5, caplog, capfd)
+    large = info_lines_of_a_batch(10 * (LOGGED_RECORDS + 5), caplog, capfd)
     assert any("Kizen batch finished" in line for line in large)
     assert len(large) == len(small), large
