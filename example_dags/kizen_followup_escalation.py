@@ -6,9 +6,10 @@ Runs whenever `kizen_warehouse_followups` updates the follow-up ledger (an Asset
    the run (a run triggered by hand takes the latest update).
 2. `wait_for_completion` waits in the triggerer, holding no worker slot, until they are completed. At
    `completion_timeout_seconds` it is skipped (soft fail), not failed: being late is a normal outcome.
-3. `find_overdue` picks the follow-ups still open and `route_overdue` branches: each overdue one gets
-   an escalation for the escalation role (`schedule_escalations`), whose id `record_escalations`
-   writes onto the follow-up's ledger row; or nothing is needed.
+3. `find_overdue` takes the follow-ups the sensor reported still pending (its `pending_ids` XCom),
+   without asking Kizen again, and `route_overdue` branches: each overdue one gets an escalation for
+   the escalation role (`schedule_escalations`), whose id `record_escalations` writes onto the
+   follow-up's ledger row; or nothing is needed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, BaseHook, Param, task
 
-from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
 from airflow_provider_kizen.sensors.scheduled_activity import ScheduledActivityCompletedSensor
 
@@ -87,13 +87,14 @@ with DAG(
         ]
 
     @task(trigger_rule="none_failed_min_one_success")
-    def find_overdue(watch: list[dict[str, str]]) -> list[dict[str, str]]:
-        """The watched follow-ups that are still not completed."""
-        hook = KizenHook()
-        try:
-            return [row for row in watch if not hook.get_scheduled_activity(row["activity_id"]).is_completed]
-        finally:
-            hook.close()
+    def find_overdue(watch: list[dict[str, str]], ti: Any) -> list[dict[str, str]]:
+        """The watched follow-ups the sensor found still pending when its deadline passed.
+
+        The sensor pushes `pending_ids` before it is skipped (and `[]` when it succeeds); a run with
+        nothing to watch has no sensor instance, so nothing is pending.
+        """
+        pending = ti.xcom_pull(task_ids="wait_for_completion", key="pending_ids", map_indexes=0) or []
+        return [row for row in watch if row["activity_id"] in set(pending)]
 
     @task.branch
     def route_overdue(overdue: list[dict[str, str]]) -> str:
