@@ -214,6 +214,8 @@ class _RemoteStateStore:
 class _XComSink:
     """The task instance as the operator's execute() uses it outside a DAG run: XCom is kept in memory."""
 
+    try_number = 1  # a first try: nothing to resume
+
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}
 
