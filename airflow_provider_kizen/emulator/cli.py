@@ -27,6 +27,19 @@ def _parser() -> argparse.ArgumentParser:
         help="allow a host other than loopback; the emulator has one fixed, public API key",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request (slower)")
+    parser.add_argument(
+        "--put",
+        choices=("replace", "merge"),
+        default="replace",
+        help="a guess: fields a PUT leaves out are reset to their defaults (replace) or kept (merge); "
+        "default: replace",
+    )
+    parser.add_argument(
+        "--completed-writes",
+        choices=("accept", "note_only", "refuse"),
+        default="accept",
+        help="a guess: what a PUT or PATCH on a completed activity may change; default: accept",
+    )
     return parser
 
 
@@ -45,10 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from airflow_provider_kizen.emulator.app import Emulator
     from airflow_provider_kizen.emulator.server import bind_socket, build_server
     from airflow_provider_kizen.emulator.testing import connection_uri
+    from airflow_provider_kizen.emulator.update_rules import UpdateRules
 
     sock = bind_socket(args.host, args.port)
     port = sock.getsockname()[1]
-    emulator = Emulator(state_file=args.state_file, seed=args.seed)
+    update_rules = UpdateRules(put=args.put, completed_writes=args.completed_writes)
+    emulator = Emulator(state_file=args.state_file, seed=args.seed, update_rules=update_rules)
     server = build_server(emulator, host=args.host, port=port, access_log=args.access_log)
     # The socket already listens, so a client that reads these lines may connect at once.
     print(f"Kizen emulator listening on http://{args.host}:{port}", flush=True)

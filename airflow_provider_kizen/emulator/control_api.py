@@ -1,4 +1,7 @@
-"""The control plane under `/_emulator/`: reset, inspect, complete, and inject faults. Not part of Kizen."""
+"""The control plane under `/_emulator/`: reset, inspect, complete, inject faults, choose update rules.
+
+Not part of Kizen.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from airflow_provider_kizen.emulator.faults import FaultInjector, FaultSettings
 from airflow_provider_kizen.emulator.gateway import CONTROL_PREFIX, RequestLog
 from airflow_provider_kizen.emulator.kizen_api import json_response
 from airflow_provider_kizen.emulator.store import ActivityStore
+from airflow_provider_kizen.emulator.update_rules import UpdateRules, UpdateRulesSetting
 
 
 class CompleteRequest(BaseModel):
@@ -21,7 +25,9 @@ class AutoCompleteRequest(BaseModel):
     after_seconds: float | None = Field(..., ge=0)
 
 
-def build_control_router(store: ActivityStore, faults: FaultInjector, request_log: RequestLog) -> APIRouter:
+def build_control_router(
+    store: ActivityStore, faults: FaultInjector, request_log: RequestLog, update_rules: UpdateRulesSetting
+) -> APIRouter:
     router = APIRouter(prefix=CONTROL_PREFIX.rstrip("/"))
 
     @router.get("/health")
@@ -30,10 +36,14 @@ def build_control_router(store: ActivityStore, faults: FaultInjector, request_lo
 
     @router.post("/reset", status_code=204)
     async def reset() -> None:
-        """Wipe activities, logged activities, the request log, faults and auto-complete."""
+        """Wipe activities, logged activities, the request log, faults and auto-complete.
+
+        The update rules go back to the ones the emulator was started with.
+        """
         store.reset()
         faults.clear()
         request_log.clear()
+        update_rules.reset()
 
     # Tests poll these while a DAG runs, so they answer raw JSON rather than through FastAPI's
     # response validation, which costs more than the requests they inspect.
@@ -66,5 +76,14 @@ def build_control_router(store: ActivityStore, faults: FaultInjector, request_lo
     @router.delete("/faults", status_code=204)
     async def clear_faults() -> None:
         faults.clear()
+
+    @router.get("/update-rules")
+    async def get_update_rules() -> UpdateRules:
+        return update_rules.current
+
+    @router.put("/update-rules", status_code=204)
+    async def set_update_rules(body: UpdateRules) -> None:
+        """Choose what a PUT replaces and what a completed activity refuses; a field left out: its default."""
+        update_rules.current = body
 
     return router

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from airflow_provider_kizen.emulator.seed import API_KEY, BUSINESS_ID, USER_ID
+from airflow_provider_kizen.emulator.update_rules import UpdateRules
 
 _START_TIMEOUT_SECONDS = 10.0
 
@@ -98,6 +99,18 @@ class EmulatorControl:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
+    def set_update_rules(self, *, put: str = "replace", completed_writes: str = "accept") -> None:
+        """Choose the guesses about updates until the next reset (see `UpdateRules`).
+
+        `put`: "replace" or "merge"; `completed_writes`: "accept", "note_only" or "refuse".
+        """
+        self._call("PUT", "/update-rules", json={"put": put, "completed_writes": completed_writes})
+
+    def update_rules(self) -> dict[str, str]:
+        """The update rules in force: `{"put": ..., "completed_writes": ...}`."""
+        result: dict[str, str] = self._call("GET", "/update-rules")
+        return result
+
     def close(self) -> None:
         self._client.close()
 
@@ -130,18 +143,23 @@ def connection_uri(host: str, port: int) -> str:
 
 @contextmanager
 def running_emulator(
-    *, state_file: str | Path | None = None, port: int = 0, seed: int | None = None
+    *,
+    state_file: str | Path | None = None,
+    port: int = 0,
+    seed: int | None = None,
+    update_rules: UpdateRules | None = None,
 ) -> Iterator[EmulatorHandle]:
     """Start the emulator (uvicorn in a background thread) on 127.0.0.1 and a free port.
 
     `seed` makes generated ids (activities, logged activities, request ids) reproducible.
+    `update_rules` are the guesses about updates it starts with, and returns to on every reset.
     """
     from airflow_provider_kizen.emulator.app import Emulator
     from airflow_provider_kizen.emulator.server import bind_socket, build_server
 
     sock = bind_socket("127.0.0.1", port)
     actual_port = sock.getsockname()[1]
-    emulator = Emulator(state_file=state_file, seed=seed)
+    emulator = Emulator(state_file=state_file, seed=seed, update_rules=update_rules)
     server = build_server(emulator, host="127.0.0.1", port=actual_port)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="kizen-emulator", daemon=True
