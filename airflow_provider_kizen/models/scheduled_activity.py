@@ -1,4 +1,4 @@
-"""Scheduled-activity payloads: a strict write model and a lenient read model.
+"""Scheduled-activity payloads: strict create and update models, and a lenient read model.
 
 `ScheduledActivityWrite` mirrors Kizen's ``ScheduledActivityV2WriteRequest`` field for field (the OpenAPI
 document is vendored in ``airflow_provider_kizen/schemas``), rejects unknown fields so that a typo fails
@@ -8,6 +8,8 @@ can overwrite data, so a null the caller did not write is never sent.
 Naive datetimes are rejected: a due time without an offset would silently mean a different moment on
 Kizen's side than in the DAG author's head. Give an offset (``2026-03-02T09:00:00+01:00``, ``...Z``) or an
 aware datetime (``pendulum.datetime(2026, 3, 2, 9, tz="Europe/Paris")``).
+
+`ScheduledActivityUpdate` is the same fields for a PATCH, every one optional, without the activity type.
 
 `ScheduledActivity` mirrors ``ScheduledActivityV2Read`` but keeps whatever Kizen returns: fields the
 OpenAPI types as strings (``activity_object``, ``employee``) arrive as objects in practice.
@@ -108,18 +110,14 @@ _NOT_NULLABLE = (
     "notifications",
     "notify_mentioned",
 )
+# The activity type can only be set when the activity is created.
+CREATE_ONLY_FIELDS = ("activity_object_id", "activity_object_name")
 
 
-class ScheduledActivityWrite(_Strict):
-    """The body of ``POST /api/activities/scheduled-activity`` (Kizen's ScheduledActivityV2WriteRequest).
+class _ScheduledActivityFields(_Strict):
+    """The fields a create and an update share, and their checks."""
 
-    `due_datetime` is required and exactly one of `activity_object_id` / `activity_object_name`
-    (the activity type's api_name) must be given.
-    """
-
-    activity_object_id: UUID | None = None
-    activity_object_name: str | None = Field(default=None, min_length=1)
-    due_datetime: datetime
+    due_datetime: datetime | None = None
     original_due_datetime: datetime | None = None
     employee_id: UUID | None = None
     role_id: UUID | None = None
@@ -127,9 +125,10 @@ class ScheduledActivityWrite(_Strict):
     mentions: list[UUID] | None = None
     notifications: list[Notification] | None = None
     associated_entities: list[AssociatedEntity] | None = None
-    notify_mentioned: bool = False
+    notify_mentioned: bool | None = None
 
-    @field_validator(*_NOT_NULLABLE, mode="before")
+    # check_fields=False: `activity_object_id` exists on the create model only.
+    @field_validator(*_NOT_NULLABLE, mode="before", check_fields=False)
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -146,11 +145,22 @@ class ScheduledActivityWrite(_Strict):
             )
         return value
 
+
+class ScheduledActivityWrite(_ScheduledActivityFields):
+    """The body of ``POST /api/activities/scheduled-activity`` (Kizen's ScheduledActivityV2WriteRequest).
+
+    `due_datetime` is required and exactly one of `activity_object_id` / `activity_object_name`
+    (the activity type's api_name) must be given.
+    """
+
+    activity_object_id: UUID | None = None
+    activity_object_name: str | None = Field(default=None, min_length=1)
+    due_datetime: datetime
+    notify_mentioned: bool = False
+
     @model_validator(mode="after")
     def _exactly_one_activity_type(self) -> ScheduledActivityWrite:
-        given = [
-            name for name in ("activity_object_id", "activity_object_name") if getattr(self, name) is not None
-        ]
+        given = [name for name in CREATE_ONLY_FIELDS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of activity_object_id (the activity type's id) or activity_object_name "
@@ -177,6 +187,26 @@ class ValidatedWrite:
         """The JSON body for Kizen, as `ScheduledActivityWrite.to_request_json()` gave it."""
         body: dict[str, Any] = json.loads(self.body)
         return body
+
+
+class ScheduledActivityUpdate(_ScheduledActivityFields):
+    """The body of ``PATCH /api/activities/scheduled-activity/{id}``: only the fields to change.
+
+    Every field is optional, and only the fields given are sent, so a PATCH never clears what the
+    caller did not mention. The activity type cannot be changed: Kizen sets it on create only.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_activity_type(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [name for name in CREATE_ONLY_FIELDS if name in data]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} can only be set when the activity is created; Kizen ignores it "
+                    "on update. To change the activity type, cancel this activity and create a new one."
+                )
+        return data
 
 
 class ScheduledActivityStatus(BaseModel):

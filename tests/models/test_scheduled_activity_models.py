@@ -6,7 +6,11 @@ import pendulum
 import pytest
 from pydantic import ValidationError
 
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
+from airflow_provider_kizen.models.scheduled_activity import (
+    ScheduledActivity,
+    ScheduledActivityUpdate,
+    ScheduledActivityWrite,
+)
 
 UUID_A = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 UUID_B = "0d9c4a5e-8f1e-4f7b-9a57-3f1f3b7f0a11"
@@ -195,3 +199,36 @@ def test_read_model_accepts_string_references_as_the_schema_types_them():
 @pytest.mark.parametrize("fields", [{"completed_at": "2026-03-02T10:00:00Z"}, {"logged_activity_id": UUID_B}])
 def test_is_completed(fields):
     assert ScheduledActivity.model_validate({"id": UUID_A, **fields}).is_completed
+
+
+def test_update_sends_only_the_fields_given():
+    update = ScheduledActivityUpdate(note="Moved to Thursday", employee_id=None)
+    assert update.to_request_json() == {"note": "Moved to Thursday", "employee_id": None}
+    assert ScheduledActivityUpdate().to_request_json() == {}
+    assert ScheduledActivityUpdate(notify_mentioned=False).to_request_json() == {"notify_mentioned": False}
+
+
+def test_update_takes_every_field_a_create_takes_except_the_activity_type():
+    create_only = {"activity_object_id", "activity_object_name"}
+    assert set(ScheduledActivityUpdate.model_fields) == set(ScheduledActivityWrite.model_fields) - create_only
+    assert all(not field.is_required() for field in ScheduledActivityUpdate.model_fields.values())
+
+
+@pytest.mark.parametrize("field", ["activity_object_id", "activity_object_name"])
+def test_update_refuses_the_activity_type_and_says_why(field):
+    with pytest.raises(ValidationError, match="can only be set when the activity is created") as raised:
+        ScheduledActivityUpdate.model_validate({field: "follow_up_call", "note": "x"})
+    assert field in str(raised.value)
+
+
+@pytest.mark.parametrize("field", ["due_datetime", "note", "notifications", "notify_mentioned"])
+def test_update_refuses_a_null_kizen_does_not_allow(field):
+    with pytest.raises(ValidationError, match="may not be null"):
+        ScheduledActivityUpdate.model_validate({field: None})
+
+
+def test_update_rejects_unknown_fields_and_naive_datetimes():
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        ScheduledActivityUpdate.model_validate({"notes": "typo"})
+    with pytest.raises(ValidationError, match="has no timezone"):
+        ScheduledActivityUpdate.model_validate({"due_datetime": "2026-03-02T09:00:00"})
