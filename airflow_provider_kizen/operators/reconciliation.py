@@ -44,7 +44,8 @@ def user_record_key(value: Any) -> str | None:
     return text or None
 
 
-def _instant(value: Any) -> datetime | None:
+def instant(value: Any) -> datetime | None:
+    """A datetime, or ISO text parsed into one; None for anything else."""
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
@@ -158,15 +159,15 @@ class NaturalKey:
             names = _read_names(activity_type, "api_name", "name")
             if self.activity_type_name.casefold() not in names:
                 return False
-        due, wanted_due = _instant(activity.get("due_datetime")), _instant(self.due_datetime)
+        due, wanted_due = instant(activity.get("due_datetime")), instant(self.due_datetime)
         if due is None or wanted_due is None or due != wanted_due:
             return False
         if (activity.get("note") or "") != self.note:
             return False
-        return _same_entities(self.entities, activity.get("associated_entities") or [])
+        return same_entities(self.entities, activity.get("associated_entities") or [])
 
 
-def _same_entities(wanted: tuple[EntityKey, ...], found: list[Any]) -> bool:
+def same_entities(wanted: tuple[EntityKey, ...], found: list[Any]) -> bool:
     """A one-to-one match between the payload's entities and the activity's, in any order."""
     if len(wanted) != len(found):
         return False
