@@ -146,15 +146,20 @@ class _ScheduledActivityFields(_Strict):
         return value
 
 
-class ScheduledActivityWrite(_ScheduledActivityFields):
+class ActivityTypeRef(_Strict):
+    """An activity type, by id or by api_name. Only a create can set it; an update can only be checked."""
+
+    activity_object_id: UUID | None = None
+    activity_object_name: str | None = Field(default=None, min_length=1)
+
+
+class ScheduledActivityWrite(_ScheduledActivityFields, ActivityTypeRef):
     """The body of ``POST /api/activities/scheduled-activity`` (Kizen's ScheduledActivityV2WriteRequest).
 
     `due_datetime` is required and exactly one of `activity_object_id` / `activity_object_name`
     (the activity type's api_name) must be given.
     """
 
-    activity_object_id: UUID | None = None
-    activity_object_name: str | None = Field(default=None, min_length=1)
     due_datetime: datetime
     notify_mentioned: bool = False
 

@@ -1,8 +1,9 @@
-"""The async batch runner: creates scheduled activities with bounded concurrency, exactly once.
+"""The async batch runner: creates scheduled activities exactly once, and brings existing ones in step.
 
 One ``Pace`` is shared by the whole batch, so a 429 slows every request down, not just the one that
 got it. A create whose outcome is unknown is never re-sent before the runner has looked for the
-activity it may have made (see ``reconciliation``).
+activity it may have made (see ``reconciliation``). A record that names its activity is compared with
+it and only what differs is written (see ``updating``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ValidatedWrite
 from airflow_provider_kizen.operators.ledger import ProgressLedger
 from airflow_provider_kizen.operators.reconciliation import NaturalKey, canonical_json, find_existing_activity
+from airflow_provider_kizen.operators.updating import UpdateOutcome, UpdateRecord, bring_in_step
 
-Status = Literal["created", "already_existed", "failed"]
+Status = Literal["created", "already_existed", "updated", "would_update", "unchanged", "completed", "failed"]
 
 
 class TaskLog(Protocol):
@@ -38,12 +40,15 @@ class BatchSettings:
     :param unknown_outcome_retries: how many times a create whose outcome stayed unknown, and whose
         activity was not found, is sent again.
     :param progress_interval: seconds between progress lines in the task log.
+    :param plan_only: records that name their activity are compared and reported (``would_update``),
+        never written. Records to create are not given to a plan-only batch.
     """
 
     max_concurrency: int = 8
     max_requests_per_second: float | None = None
     unknown_outcome_retries: int = 3
     progress_interval: float = 5.0
+    plan_only: bool = False
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -52,7 +57,7 @@ class BatchSettings:
 
 @dataclass(frozen=True, slots=True)
 class BatchItem:
-    """One validated record to create.
+    """One validated record: a body to create, or an update of the activity it names.
 
     :param look_first: an earlier try may have sent this record; look for its activity before sending.
     :param recorded_id: an earlier try created this record's activity (and recorded it); read it back.
@@ -60,7 +65,7 @@ class BatchItem:
 
     index: int
     record_key: str
-    payload: ValidatedWrite
+    payload: ValidatedWrite | UpdateRecord
     look_first: bool = False
     recorded_id: str | None = None
 
@@ -74,6 +79,7 @@ class Outcome:
     activity: dict[str, Any] | None = None
     error: str | None = None
     field_errors: dict[str, list[str]] | None = None
+    changed_fields: tuple[str, ...] = ()  # for "updated" and "would_update"
 
     @classmethod
     def failure(cls, error: KizenError, context: str = "") -> Outcome:
@@ -137,6 +143,7 @@ class Progress:
 class BatchRunner:
     """Runs one batch; `cancel()` may be called from any thread (the operator's ``on_kill``).
 
+    :param ledger: where created ids are recorded; None in a plan-only batch, which creates nothing.
     :param describe: what each result keeps of its activity (see `full_activity`, `ActivitySummaries`).
     :param claimed: activity ids records already own (recorded by earlier tries).
     """
@@ -144,7 +151,7 @@ class BatchRunner:
     def __init__(
         self,
         hook: KizenHook,
-        ledger: ProgressLedger,
+        ledger: ProgressLedger | None,
         settings: BatchSettings,
         *,
         log: TaskLog,
@@ -181,7 +188,13 @@ class BatchRunner:
                 outcome = await self._process(item, pace)
                 if outcome.activity_id is not None and item.recorded_id is None:
                     self.claimed.add(outcome.activity_id)
-                    if self.ledger.record(item.record_key, outcome.activity_id):
+                    # Only creates are recorded: an update is compared afresh by every try.
+                    created = isinstance(item.payload, ValidatedWrite)
+                    if (
+                        created
+                        and self.ledger is not None
+                        and self.ledger.record(item.record_key, outcome.activity_id)
+                    ):
                         await self.ledger.flush()
                 on_outcome(item, outcome)
                 progress.count(outcome)
@@ -201,7 +214,8 @@ class BatchRunner:
         try:
             for item in items:
                 await slots.acquire()
-                await self.ledger.before_dispatch(item.index)
+                if self.ledger is not None:
+                    await self.ledger.before_dispatch(item.index)
                 task = asyncio.create_task(one(item))
                 in_flight.add(task)
                 task.add_done_callback(finished)
@@ -215,7 +229,8 @@ class BatchRunner:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
-            await self.ledger.flush()
+            if self.ledger is not None:
+                await self.ledger.flush()
         if progress.done > 0 and time.monotonic() - progress.started >= self.settings.progress_interval:
             self.log.info("%s", progress.line(time.monotonic()))
 
@@ -223,6 +238,10 @@ class BatchRunner:
         return Outcome(status, activity_id=activity.id, activity=self.describe(activity))
 
     async def _process(self, item: BatchItem, pace: Pace) -> Outcome:
+        payload = item.payload
+        if isinstance(payload, UpdateRecord):
+            update = await bring_in_step(self.hook, payload, pace, plan_only=self.settings.plan_only)
+            return self._update_outcome(payload, update)
         if item.recorded_id is not None:
             try:
                 return self._outcome(
@@ -234,7 +253,9 @@ class BatchRunner:
                 )
         if item.look_first:
             try:
-                existing = await find_existing_activity(self.hook, _natural_key(item), claimed=self.claimed)
+                existing = await find_existing_activity(
+                    self.hook, _natural_key(payload), claimed=self.claimed
+                )
             except KizenError as exc:
                 return Outcome.failure(exc, "could not check for an activity made by an earlier try: ")
             if existing is not None:
@@ -244,14 +265,16 @@ class BatchRunner:
             sends += 1
             try:
                 return self._outcome(
-                    "created", await self.hook.acreate_scheduled_activity(item.payload, pace=pace)
+                    "created", await self.hook.acreate_scheduled_activity(payload, pace=pace)
                 )
             except KizenUnknownOutcomeError as exc:
                 unknown = exc
             except KizenError as exc:
                 return Outcome.failure(exc)
             try:
-                existing = await find_existing_activity(self.hook, _natural_key(item), claimed=self.claimed)
+                existing = await find_existing_activity(
+                    self.hook, _natural_key(payload), claimed=self.claimed
+                )
             except KizenError as exc:
                 return Outcome.failure(exc, f"outcome unknown ({unknown}) and the check for it failed: ")
             if existing is not None:
@@ -260,7 +283,21 @@ class BatchRunner:
             if sends > self.settings.unknown_outcome_retries:
                 return Outcome.failure(unknown, f"outcome still unknown after {sends} sends: ")
 
+    def _update_outcome(self, record: UpdateRecord, update: UpdateOutcome) -> Outcome:
+        activity = update.activity
+        if update.status == "failed" or activity is None:
+            return Outcome("failed", error=update.error, field_errors=update.field_errors)
+        status: Status = (
+            "would_update" if update.status == "updated" and self.settings.plan_only else update.status
+        )
+        return Outcome(
+            status,
+            activity_id=record.activity_id,
+            activity=self.describe(activity),
+            changed_fields=update.changed,
+        )
 
-def _natural_key(item: BatchItem) -> NaturalKey:
+
+def _natural_key(payload: ValidatedWrite) -> NaturalKey:
     """Built only when a record must be looked for: most records never need it."""
-    return NaturalKey.from_request_json(item.payload.to_request_json())
+    return NaturalKey.from_request_json(payload.to_request_json())

@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.links.kizen_app import WEB_LINK_XCOM_KEY, KizenScheduledActivitiesLink
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
 from airflow_provider_kizen.operators.batch import (
     ActivitySummaries,
     BatchItem,
@@ -23,6 +23,7 @@ from airflow_provider_kizen.operators.batch import (
     Outcome,
     full_activity,
 )
+from airflow_provider_kizen.operators.cancel import CancelScheduledActivitiesOperator
 from airflow_provider_kizen.operators.ledger import ProgressLedger, input_fingerprint
 from airflow_provider_kizen.operators.payloads import CheckedRecords, as_json, check_records, parse_payload
 from airflow_provider_kizen.operators.results import (
@@ -35,10 +36,14 @@ from airflow_provider_kizen.operators.results import (
     status_counts,
     summary,
 )
+from airflow_provider_kizen.operators.updating import UpdateRecord
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
+
+# The cancel operator lives in its own module and is importable from here too.
+__all__ = ["CancelScheduledActivitiesOperator", "ScheduleActivityOperator"]
 
 
 class ScheduleActivityOperator(BaseOperator):
@@ -90,6 +95,7 @@ class ScheduleActivityOperator(BaseOperator):
         payload: Any,
         kizen_conn_id: str = KizenHook.default_conn_name,
         dedupe_key: str | None = None,
+        activity_id_key: str | None = "activity_id",
         skip_invalid: bool = False,
         fail_on_error: bool = True,
         plan_only: bool = False,
@@ -106,6 +112,14 @@ class ScheduleActivityOperator(BaseOperator):
         self.payload = as_json(payload)
         self.kizen_conn_id = kizen_conn_id
         self.dedupe_key = dedupe_key
+        if activity_id_key is not None and activity_id_key in ScheduledActivityWrite.model_fields:
+            raise ValueError(
+                f"activity_id_key {activity_id_key!r} is a field of Kizen's payload; name a field of "
+                "your own, such as 'activity_id'"
+            )
+        if activity_id_key is not None and activity_id_key == dedupe_key:
+            raise ValueError("activity_id_key and dedupe_key must be different fields")
+        self.activity_id_key = activity_id_key
         self.skip_invalid = skip_invalid
         self.fail_on_error = fail_on_error
         self.plan_only = plan_only
@@ -115,6 +129,7 @@ class ScheduleActivityOperator(BaseOperator):
             max_requests_per_second=max_requests_per_second,
             unknown_outcome_retries=unknown_outcome_retries,
             progress_interval=progress_interval,
+            plan_only=plan_only,
         )
         self.full_results = full_results
         self._runner: BatchRunner | None = None
@@ -126,13 +141,13 @@ class ScheduleActivityOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         records, single = parse_payload(self.payload)
-        checked = check_records(records, self.dedupe_key)
+        checked = check_records(records, self.dedupe_key, self.activity_id_key)
         if checked.invalid:
             self._report_invalid(context, checked, len(records))
         if self.plan_only:
             results = self._plan(checked)
         else:
-            results = self._create(context, checked, full=single or self.full_results)
+            results = self._send(context, checked, full=single or self.full_results)
         failures = [failure(result) for result in results if result["status"] in FAILED_STATUSES]
         activity_ids = [r["activity_id"] for r in results if r["activity_id"]]
         self._push(context, activity_ids, failures)
@@ -177,15 +192,21 @@ class ScheduleActivityOperator(BaseOperator):
         self.log.warning("%s; skipping them (skip_invalid=True)", headline)
 
     def _plan(self, checked: CheckedRecords) -> list[dict[str, Any]]:
-        """What a run would do, record by record, with nothing sent."""
+        """What a run would do, record by record, with nothing written.
+
+        Records to create are only logged; records that name their activity are read and compared.
+        """
         duplicate_of = checked.duplicates()
-        results: list[dict[str, Any]] = []
+        results: list[dict[str, Any] | None] = [None] * len(checked.keys)
+        to_compare: list[BatchItem] = []
         for index, key in enumerate(checked.keys):
             body = checked.bodies[index]
             if index in checked.invalid or body is None:
-                results.append(invalid_result(checked.invalid[index]))
+                results[index] = invalid_result(checked.invalid[index])
             elif index in duplicate_of:
-                results.append(same_as(index, results[duplicate_of[index]]))
+                continue
+            elif isinstance(body, UpdateRecord):
+                to_compare.append(BatchItem(index, key, body))
             else:
                 payload = body.to_request_json()
                 self.log.info(
@@ -199,12 +220,45 @@ class ScheduleActivityOperator(BaseOperator):
                     len(payload.get("note") or ""),
                 )
                 self.log.debug("Plan only: record %d would send %s", index, payload)
-                results.append(planned_result(index, key, payload))
-        self.log.info("Plan only: %s; nothing was sent", status_counts(results))
-        return results
+                results[index] = planned_result(index, key, payload)
 
-    def _create(self, context: Context, checked: CheckedRecords, *, full: bool) -> list[dict[str, Any]]:
-        """Send every valid record not already done; one result per record, in input order."""
+        def on_outcome(item: BatchItem, outcome: Outcome) -> None:
+            results[item.index] = self._update_result(item, outcome)
+
+        if to_compare:
+            self._run(
+                None, iter(to_compare), len(to_compare), on_outcome, describe=ActivitySummaries(), claimed=()
+            )
+        final = self._with_duplicates(results, duplicate_of)
+        self.log.info("Plan only: %s; nothing was written", status_counts(final))
+        return final
+
+    def _update_result(self, item: BatchItem, outcome: Outcome) -> dict[str, Any]:
+        """The result of a record that names its activity, logging what is (or would be) changed."""
+        if outcome.changed_fields:
+            self.log.info(
+                "%s activity %s (record %d, key %s): %s",
+                "Would update" if outcome.status == "would_update" else "Updated",
+                outcome.activity_id,
+                item.index,
+                item.record_key,
+                ", ".join(outcome.changed_fields),
+            )
+        return outcome_result(item.index, item.record_key, outcome)
+
+    @staticmethod
+    def _with_duplicates(
+        results: list[dict[str, Any] | None], duplicate_of: dict[int, int]
+    ) -> list[dict[str, Any]]:
+        for index, first in duplicate_of.items():
+            results[index] = same_as(index, results[first])
+        return [result for result in results if result is not None]
+
+    def _send(self, context: Context, checked: CheckedRecords, *, full: bool) -> list[dict[str, Any]]:
+        """Create every new record not already done, and bring every named activity in step.
+
+        One result per record, in input order.
+        """
         total_records = len(checked.keys)
         ledger = ProgressLedger(context["task_state_store"])
         resumed = ledger.resume(input_fingerprint(checked.keys), total_records)
@@ -231,21 +285,19 @@ class ScheduleActivityOperator(BaseOperator):
                 )
 
         def on_outcome(item: BatchItem, outcome: Outcome) -> None:
-            results[item.index] = outcome_result(item.index, item.record_key, outcome)
+            results[item.index] = self._update_result(item, outcome)
 
         to_send = total_records - len(checked.invalid) - len(duplicate_of)
         started = time.monotonic()
         describe = full_activity if full else ActivitySummaries()
         self._run(ledger, items(), to_send, on_outcome, describe=describe, claimed=resumed.created.values())
-        for index, first in duplicate_of.items():
-            results[index] = same_as(index, results[first])
-        final = [result for result in results if result is not None]
+        final = self._with_duplicates(results, duplicate_of)
         self.log.info("Kizen batch finished in %.1fs: %s", time.monotonic() - started, status_counts(final))
         return final
 
     def _run(
         self,
-        ledger: ProgressLedger,
+        ledger: ProgressLedger | None,
         items: Iterator[BatchItem],
         total: int,
         on_outcome: Callable[[BatchItem, Outcome], None],

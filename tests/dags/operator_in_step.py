@@ -1,4 +1,4 @@
-"""A DAG that keeps Kizen in step with warehouse rows: plan, then create, reschedule and re-note, then cancel."""
+"""A DAG that keeps Kizen in step with warehouse rows: plan; create, reschedule and re-note; cancel."""
 
 from __future__ import annotations
 
