@@ -86,7 +86,7 @@ def validate_record(
             errors[dedupe_key] = ["The dedupe key is missing or empty."]
     raw_id = body.pop(activity_id_key, None) if activity_id_key is not None else None
     activity_id = user_record_key(raw_id)
-    if raw_id is not None and raw_id != "" and activity_id is None:
+    if isinstance(raw_id, (dict, list, bool)):
         errors[str(activity_id_key)] = [f"Not an activity id: {type(raw_id).__name__}."]
     model: ScheduledActivityWrite | UpdateRecord | None
     if activity_id is None:

@@ -111,3 +111,57 @@ def test_thirty_rows_kept_in_step(run_test_dag, kizen_emulator, kizen_connection
         {"index": index, "activity_id": activity_id, "status": "cancelled", "already_gone": True}
         for index, activity_id in enumerate(removed)
     ]
+
+
+def first_run(run_test_dag, count: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Create `count` rows' activities with one run; their ids by row id."""
+    tis = run_test_dag("operator_in_step", rows=[row(n) for n in range(count)], removed=[])
+    return {result["record_key"]: result["activity_id"] for result in pull(tis["sync"])}
+
+
+def test_updates_go_through_throttling_and_lost_replies(run_test_dag, kizen_emulator, quick_retries) -> None:  # type: ignore[no-untyped-def]
+    control = kizen_emulator.control
+    ids = first_run(run_test_dag, 12)
+    control.set_faults(
+        path=f"{ACTIVITIES_PATH}/",
+        rate_429=0.15,
+        retry_after_seconds=0.05,
+        rate_502=0.1,
+        rate_503=0.1,
+        seed=5,
+    )
+    rows = [{**row(n, note="Renewal moved for order"), "activity_id": ids[f"order-{n}"]} for n in range(12)]
+    seen = len(control.requests(ACTIVITIES_PATH))
+
+    tis = run_test_dag("operator_in_step", rows=rows, removed=[])
+
+    assert tis["sync"].state == TaskInstanceState.SUCCESS
+    assert Counter(result["status"] for result in pull(tis["sync"])) == {"updated": 12}
+    logged = control.requests(ACTIVITIES_PATH)[seen:]
+    assert {entry["fault"] for entry in logged} - {None}, "the faults never hit"
+    accepted = Counter(
+        entry["path"] for entry in logged if entry["method"] == "PATCH" and entry["status"] == 200
+    )
+    assert sorted(accepted.values()) == [1] * 12
+    assert [entry for entry in logged if entry["method"] == "POST"] == []
+    assert {a["note"] for a in control.activities()} == {f"Renewal moved for order {n}" for n in range(12)}
+
+
+def test_a_record_whose_activity_is_gone_is_reported_not_recreated(  # type: ignore[no-untyped-def]
+    run_test_dag, kizen_emulator, kizen_connection, kizen_api
+) -> None:
+    control = kizen_emulator.control
+    ids = first_run(run_test_dag, 2)
+    kizen_api.delete(f"{ACTIVITIES_PATH}/{ids['order-1']}")
+    rows = [{**row(n), "activity_id": ids[f"order-{n}"]} for n in range(2)]
+    seen = len(control.requests(ACTIVITIES_PATH))
+
+    tis = run_test_dag("operator_in_step", rows=rows, removed=[])
+
+    assert tis["sync"].state == TaskInstanceState.FAILED
+    [failure] = tis["sync"].xcom_pull(task_ids="sync", key="failures")
+    assert failure["record_key"] == "order-1"
+    assert f"activity {ids['order-1']} is gone from Kizen" in failure["error"]
+    assert "not re-created" in failure["error"]
+    assert writes_since(control, seen) == []
+    assert [a["id"] for a in control.activities()] == [ids["order-0"]]
