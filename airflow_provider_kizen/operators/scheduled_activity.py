@@ -53,11 +53,17 @@ class ScheduleActivityOperator(BaseOperator):
     go through the async client with bounded concurrency and one shared pace. Each created id is
     recorded in the task's ``task_state_store``, so a retried task skips what is done.
 
+    A record that carries its activity's id under ``activity_id_key`` is not created: the activity is
+    read, compared field by field (by meaning) for the fields the record sets, and only the fields
+    that differ are sent in one PATCH. A completed activity is never written; a gone one is reported.
+
     Returns a list with one result per input record, in input order (one payload gives a list of
-    one): ``{index, record_key, status, activity_id, ...}``. ``status`` is ``created`` or
-    ``already_existed`` (with ``activity``), ``failed`` or ``invalid`` (with ``error`` and
-    ``field_errors``), or, when ``plan_only=True``, ``would_create`` (with ``payload``, the body that
-    would be sent). ``activity`` is a summary unless ``full_results=True`` or the input was one payload.
+    one): ``{index, record_key, status, activity_id, ...}``. ``status`` is ``created``,
+    ``already_existed``, ``updated`` (with ``changed_fields``), ``unchanged`` or ``completed`` (with
+    ``activity``), ``failed`` or ``invalid`` (with ``error`` and ``field_errors``), or, when
+    ``plan_only=True``, ``would_create`` (with ``payload``, the body that would be sent) or
+    ``would_update`` (with ``changed_fields``). ``activity`` is a summary unless ``full_results=True``
+    or the input was one payload.
     Pushes XCom ``activity_ids`` (ids, in input order, of every record that now has an activity) and
     ``failures`` in every mode, plan-only and refused batches included.
 
@@ -66,11 +72,14 @@ class ScheduleActivityOperator(BaseOperator):
     :param kizen_conn_id: the ``kizen`` connection.
     :param dedupe_key: the field holding each record's own key. When it is not a field of the write
         model it is record metadata, and is removed before validation. Default: a hash of the payload.
+    :param activity_id_key: the field in which a record carries its activity's id (record metadata,
+        never sent); such a record updates that activity. None: every record is a create.
     :param skip_invalid: report invalid records and send the rest, instead of failing before sending.
     :param fail_on_error: fail the task when any record failed (after every record was attempted).
-    :param plan_only: validate and log what would be sent, send nothing, and return ``would_create``
-        results. (Not ``dry_run``, which is a method of ``BaseOperator``.)
-    :param max_concurrency: creates in flight at once.
+    :param plan_only: validate and log what would be sent, write nothing, and return ``would_create``
+        results; records naming their activity are read and compared (``would_update``, ``unchanged``,
+        ``completed``). (Not ``dry_run``, which is a method of ``BaseOperator``.)
+    :param max_concurrency: records in flight at once.
     :param max_requests_per_second: a cap on the batch's request rate; None for no cap.
     :param unknown_outcome_retries: how often a create whose outcome stayed unknown, and whose
         activity was not found, is sent again.
@@ -223,7 +232,7 @@ class ScheduleActivityOperator(BaseOperator):
                 results[index] = planned_result(index, key, payload)
 
         def on_outcome(item: BatchItem, outcome: Outcome) -> None:
-            results[item.index] = self._update_result(item, outcome)
+            results[item.index] = self._record_result(item, outcome)
 
         if to_compare:
             self._run(
@@ -233,8 +242,8 @@ class ScheduleActivityOperator(BaseOperator):
         self.log.info("Plan only: %s; nothing was written", status_counts(final))
         return final
 
-    def _update_result(self, item: BatchItem, outcome: Outcome) -> dict[str, Any]:
-        """The result of a record that names its activity, logging what is (or would be) changed."""
+    def _record_result(self, item: BatchItem, outcome: Outcome) -> dict[str, Any]:
+        """The result of a record that was sent or compared, logging what an update changes (or would)."""
         if outcome.changed_fields:
             self.log.info(
                 "%s activity %s (record %d, key %s): %s",
@@ -285,7 +294,7 @@ class ScheduleActivityOperator(BaseOperator):
                 )
 
         def on_outcome(item: BatchItem, outcome: Outcome) -> None:
-            results[item.index] = self._update_result(item, outcome)
+            results[item.index] = self._record_result(item, outcome)
 
         to_send = total_records - len(checked.invalid) - len(duplicate_of)
         started = time.monotonic()
