@@ -20,12 +20,13 @@ with DAG("operator_in_step", schedule=None, start_date=START, params={"rows": []
     def plan_rows(params: dict[str, Any]) -> list[dict[str, Any]]:
         return list(params["rows"])
 
-    ScheduleActivityOperator(
+    planned = ScheduleActivityOperator(
         task_id="plan",
         payload=plan_rows(),
         dedupe_key="row_id",
         activity_id_key="activity_id",
         plan_only=True,
+        fail_on_error=False,  # a plan reports what would fail; the sync decides
     )
 
     # [START operator_in_step]
@@ -51,3 +52,4 @@ with DAG("operator_in_step", schedule=None, start_date=START, params={"rows": []
     )
     synced >> cancelled
     # [END operator_in_step]
+    planned >> synced  # the plan reads Kizen as it was before the sync
