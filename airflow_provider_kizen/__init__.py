@@ -33,7 +33,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_kizen.operators.scheduled_activity"],
+                "python-modules": [
+                    "airflow_provider_kizen.operators.scheduled_activity",
+                    "airflow_provider_kizen.operators.cancel",
+                ],
             }
         ],
         "sensors": [

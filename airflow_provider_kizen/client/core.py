@@ -4,8 +4,13 @@ The sync and async transports in the hook only send what `build_request` made an
 `RetryCall` decides, so both behave identically:
 
 - Any method is retried after a 429, a 503, or an error raised before the request was written
-  (connect errors, connect and pool timeouts): Kizen certainly created nothing.
-- A GET is also retried after other 5xx and any other network error.
+  (connect errors, connect and pool timeouts): Kizen certainly processed nothing.
+- GET, PATCH and DELETE are also retried after other 5xx and any other network error. Sending one of
+  them twice leaves Kizen as sending it once: a GET changes nothing, the provider's PATCH bodies carry
+  absolute values (a due time, a note), never increments, and a DELETE of a deleted activity deletes
+  nothing more.
+- A DELETE answered 404 after an earlier attempt that may have reached Kizen is done: that attempt
+  deleted the activity. A 404 on the first attempt is an error (it was never there, or is not visible).
 - A POST that met a read timeout, a dropped connection, a 500, a 502 or a 504 may have created the
   record (nothing says Kizen rolls a 500 back: it may have failed after its commit).
   Re-sending it could create a duplicate, so it raises `KizenUnknownOutcomeError` for the caller to
@@ -270,6 +275,8 @@ class RetryCall:
         self.policy = policy
         self.request = request
         self.attempts = 0
+        # Whether an earlier attempt may have been processed by Kizen, though its answer was lost.
+        self.maybe_processed = False
         self.last_failure = ""  # what went wrong in the latest attempt, for the transport's retry log line
         self._clock = clock
         self._rng = rng
@@ -293,6 +300,8 @@ class RetryCall:
         status = response.status_code
         if status < 300:
             return Done(response)
+        if status == 404 and self.method == "DELETE" and self.maybe_processed:
+            return Done(response)  # an earlier attempt deleted it
         if status < 400:
             raise KizenHTTPError(
                 f"Kizen redirected to {_redirect_target(response)}; redirects are not followed because "
@@ -315,6 +324,7 @@ class RetryCall:
         retryable = status in NOT_PROCESSED_STATUSES or (not self._is_post and status >= 500)
         if not retryable:
             raise error
+        self.maybe_processed |= status not in NOT_PROCESSED_STATUSES
         delay = retry_after if retry_after is not None else self._backoff()
         return self._retry_or_raise(Retry(delay, rate_limited=status == 429, retry_after=retry_after), error)
 
@@ -324,6 +334,7 @@ class RetryCall:
         reason = describe_transport_error(exc)  # the only trace of `exc` kept: redacted
         self.last_failure = reason
         not_sent = isinstance(exc, NOT_SENT_ERRORS)
+        self.maybe_processed |= not not_sent
         if self._is_post and not not_sent:
             raise KizenUnknownOutcomeError(
                 f"{reason}; the activity may or may not have been created, so the request was not re-sent",

@@ -15,6 +15,7 @@ from airflow_provider_kizen.emulator.gateway import CONTROL_PREFIX, HTML_404, Ki
 from airflow_provider_kizen.emulator.kizen_api import BadRequest, build_kizen_routes, json_response
 from airflow_provider_kizen.emulator.profiles import ActiveProfile, Profile
 from airflow_provider_kizen.emulator.store import ActivityStore
+from airflow_provider_kizen.emulator.update_rules import UpdateRules, UpdateRulesSetting
 from airflow_provider_kizen.emulator.validation import ValidationFailed
 
 
@@ -22,11 +23,17 @@ class Emulator:
     """One emulated Kizen: `asgi` is the application to serve."""
 
     def __init__(
-        self, *, state_file: str | Path | None = None, seed: int | None = None, profile: Profile | None = None
+        self,
+        *,
+        state_file: str | Path | None = None,
+        seed: int | None = None,
+        profile: Profile | None = None,
+        update_rules: UpdateRules | None = None,
     ) -> None:
         self.profile = ActiveProfile(profile or Profile())
         self.catalog = Catalog()
         self.store = ActivityStore(state_file=state_file, seed=seed)
+        self.update_rules = UpdateRulesSetting(update_rules)
         self.faults = FaultInjector()
         self.request_log = RequestLog()
         self.connections = ConnectionRegistry()
@@ -36,8 +43,12 @@ class Emulator:
             redoc_url=None,
             openapi_url=f"{CONTROL_PREFIX}openapi.json",
         )
-        api.router.routes.extend(build_kizen_routes(self.store, self.catalog, self.profile))
-        api.include_router(build_control_router(self.store, self.faults, self.request_log, self.profile))
+        api.router.routes.extend(
+            build_kizen_routes(self.store, self.catalog, self.profile, self.update_rules)
+        )
+        api.include_router(
+            build_control_router(self.store, self.faults, self.request_log, self.profile, self.update_rules)
+        )
         api.add_exception_handler(ValidationFailed, _validation_failed)  # type: ignore[arg-type]
         api.add_exception_handler(BadRequest, _bad_request)  # type: ignore[arg-type]
         api.add_exception_handler(StarletteHTTPException, _http_exception)  # type: ignore[arg-type]

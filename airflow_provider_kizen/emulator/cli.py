@@ -61,6 +61,22 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="whether a request answered with an injected 500 was stored first",
     )
+    update_guesses = parser.add_argument_group(
+        "update rules", "how updates behave where Kizen's behaviour is undocumented (see docs/emulator.md)"
+    )
+    update_guesses.add_argument(
+        "--put",
+        choices=("replace", "merge"),
+        default="replace",
+        help="a guess: fields a PUT leaves out are reset to their defaults (replace) or kept (merge); "
+        "default: replace",
+    )
+    update_guesses.add_argument(
+        "--completed-writes",
+        choices=("accept", "note_only", "refuse"),
+        default="accept",
+        help="a guess: what a PUT or PATCH on a completed activity may change; default: accept",
+    )
     return parser
 
 
@@ -95,11 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from airflow_provider_kizen.emulator.app import Emulator
     from airflow_provider_kizen.emulator.server import bind_socket, build_server
     from airflow_provider_kizen.emulator.testing import connection_uri
+    from airflow_provider_kizen.emulator.update_rules import UpdateRules
 
     sock = bind_socket(args.host, args.port)
     port = sock.getsockname()[1]
     profile = profile_from_args(args)
-    emulator = Emulator(state_file=args.state_file, seed=args.seed, profile=profile)
+    update_rules = UpdateRules(put=args.put, completed_writes=args.completed_writes)
+    emulator = Emulator(
+        state_file=args.state_file, seed=args.seed, profile=profile, update_rules=update_rules
+    )
     server = build_server(emulator, host=args.host, port=port, access_log=args.access_log)
     # The socket already listens, so a client that reads these lines may connect at once.
     print(f"Kizen emulator listening on http://{args.host}:{port}", flush=True)

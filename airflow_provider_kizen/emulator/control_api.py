@@ -1,4 +1,7 @@
-"""The control plane under `/_emulator/`: reset, inspect, complete, and inject faults. Not part of Kizen."""
+"""The control plane under `/_emulator/`: reset, inspect, complete, inject faults, choose update rules.
+
+Not part of Kizen.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from airflow_provider_kizen.emulator.gateway import CONTROL_PREFIX, RequestLog
 from airflow_provider_kizen.emulator.kizen_api import json_response
 from airflow_provider_kizen.emulator.profiles import PROFILES, ActiveProfile, Profile
 from airflow_provider_kizen.emulator.store import ActivityStore
+from airflow_provider_kizen.emulator.update_rules import UpdateRules, UpdateRulesSetting
 
 
 class CompleteRequest(BaseModel):
@@ -23,7 +27,11 @@ class AutoCompleteRequest(BaseModel):
 
 
 def build_control_router(
-    store: ActivityStore, faults: FaultInjector, request_log: RequestLog, profile: ActiveProfile
+    store: ActivityStore,
+    faults: FaultInjector,
+    request_log: RequestLog,
+    profile: ActiveProfile,
+    update_rules: UpdateRulesSetting,
 ) -> APIRouter:
     router = APIRouter(prefix=CONTROL_PREFIX.rstrip("/"))
 
@@ -33,11 +41,15 @@ def build_control_router(
 
     @router.post("/reset", status_code=204)
     async def reset() -> None:
-        """Wipe activities, logged activities, the request log, faults, auto-complete; restore the profile."""
+        """Wipe activities, logged activities, the request log, faults and auto-complete.
+
+        The profile and the update rules go back to the ones the emulator was started with.
+        """
         store.reset()
         faults.clear()
         request_log.clear()
         profile.reset()
+        update_rules.reset()
 
     @router.get("/profile")
     async def get_profile() -> Profile:
@@ -90,5 +102,14 @@ def build_control_router(
     @router.delete("/faults", status_code=204)
     async def clear_faults() -> None:
         faults.clear()
+
+    @router.get("/update-rules")
+    async def get_update_rules() -> UpdateRules:
+        return update_rules.current
+
+    @router.put("/update-rules", status_code=204)
+    async def set_update_rules(body: UpdateRules) -> None:
+        """Choose what a PUT replaces and what a completed activity refuses; a field left out: its default."""
+        update_rules.current = body
 
     return router

@@ -20,6 +20,7 @@ from airflow_provider_kizen.emulator import seed
 from airflow_provider_kizen.emulator.catalog import Catalog
 from airflow_provider_kizen.emulator.profiles import ActiveProfile
 from airflow_provider_kizen.emulator.store import ORDERINGS, ActivityFilters, ActivityStore
+from airflow_provider_kizen.emulator.update_rules import UpdateRulesSetting, completed_refusal
 from airflow_provider_kizen.emulator.validation import (
     CREATE_ONLY_FIELDS,
     REQUIRED,
@@ -133,8 +134,13 @@ def _parse_filters(request: Request) -> ActivityFilters:
     )
 
 
-def build_kizen_routes(store: ActivityStore, catalog: Catalog, profile: ActiveProfile) -> list[Route]:
-    """The `/api` routes, answering from `store` and the seed `catalog` as the active `profile` says."""
+def build_kizen_routes(
+    store: ActivityStore, catalog: Catalog, profile: ActiveProfile, update_rules: UpdateRulesSetting
+) -> list[Route]:
+    """The `/api` routes, answering from `store` and the seed `catalog` as `profile` and `update_rules` say.
+
+    The profile decides what reads find and see; the update rules what a write may change.
+    """
     routes: list[Route] = []
     api_user = catalog.employees[seed.USER_ID]
 
@@ -168,14 +174,23 @@ def build_kizen_routes(store: ActivityStore, catalog: Catalog, profile: ActivePr
         data = visible(request.path_params["activity_id"])
         return json_response(_NOT_FOUND, 404) if data is None else json_response(data)
 
+    def refuse_if_completed(activity: dict[str, Any], body: object) -> None:
+        refusal = completed_refusal(update_rules.current, activity, body, validator.update_fields)
+        if refusal is not None:
+            raise ValidationFailed(refusal)
+
     async def update(request: Request, *, partial: bool) -> Response:
         activity_id = request.path_params["activity_id"]
-        if visible(activity_id) is None:
+        activity = visible(activity_id)
+        if activity is None:
             return json_response(_NOT_FOUND, 404)
         body = await _json_body(request)
         if isinstance(body, dict):
             body = {key: value for key, value in body.items() if key not in CREATE_ONLY_FIELDS}
+        refuse_if_completed(activity, body)
         fields = validator.validate(body, creating=False, partial=partial, requesting_user_id=seed.USER_ID)
+        if not partial and update_rules.current.put == "replace":
+            validator.fill_defaults(fields, seed.USER_ID)
         return json_response(store.update(activity_id, fields))
 
     @route("PUT", "/api/activities/scheduled-activity/{activity_id}")
@@ -196,10 +211,12 @@ def build_kizen_routes(store: ActivityStore, catalog: Catalog, profile: ActivePr
     @route("PATCH", "/api/activities/scheduled-activity/{activity_id}/notes")
     async def patch_notes(request: Request) -> Response:
         activity_id = request.path_params["activity_id"]
-        if visible(activity_id) is None:
+        activity = visible(activity_id)
+        if activity is None:
             return json_response(_NOT_FOUND, 404)
         body = await _json_body(request)
         note_only = {"note": body["note"]} if isinstance(body, dict) and "note" in body else body
+        refuse_if_completed(activity, note_only)
         if isinstance(note_only, dict) and "note" not in note_only:
             raise ValidationFailed({"note": [REQUIRED]})
         fields = validator.validate(note_only, creating=False, partial=True, requesting_user_id=seed.USER_ID)

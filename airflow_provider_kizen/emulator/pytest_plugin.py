@@ -16,6 +16,7 @@ import pytest
 if TYPE_CHECKING:
     from airflow_provider_kizen.emulator.profiles import Profile
     from airflow_provider_kizen.emulator.testing import EmulatorHandle
+    from airflow_provider_kizen.emulator.update_rules import UpdateRules
 
 
 @pytest.fixture(scope="session")
@@ -34,14 +35,24 @@ def kizen_emulator_profile() -> str | Profile | dict[str, Any] | None:
 
 
 @pytest.fixture
+def kizen_emulator_update_rules() -> UpdateRules | None:
+    """The emulator's update rules for one test: override or parametrize this fixture (None: the default)."""
+    return None
+
+
+@pytest.fixture
 def kizen_emulator(
-    kizen_emulator_server: EmulatorHandle, kizen_emulator_profile: str | Profile | dict[str, Any] | None
+    kizen_emulator_server: EmulatorHandle,
+    kizen_emulator_profile: str | Profile | dict[str, Any] | None,
+    kizen_emulator_update_rules: UpdateRules | None,
 ) -> EmulatorHandle:
     """The session's emulator, reset (no activities, no faults, empty request log) for this test.
 
-    It answers as `kizen_emulator_profile` says.
+    It answers as `kizen_emulator_profile` says and updates as `kizen_emulator_update_rules` say.
     """
     kizen_emulator_server.control.reset()
     if kizen_emulator_profile is not None:
         kizen_emulator_server.control.set_profile(kizen_emulator_profile)
+    if kizen_emulator_update_rules is not None:
+        kizen_emulator_server.control.set_update_rules(**kizen_emulator_update_rules.model_dump())
     return kizen_emulator_server

@@ -15,6 +15,7 @@ import httpx
 
 from airflow_provider_kizen.emulator.profiles import Profile, resolve_profile
 from airflow_provider_kizen.emulator.seed import API_KEY, BUSINESS_ID, USER_ID
+from airflow_provider_kizen.emulator.update_rules import UpdateRules
 
 _START_TIMEOUT_SECONDS = 10.0
 
@@ -33,7 +34,7 @@ class EmulatorControl:
     def reset(self) -> None:
         """Wipe activities, logged activities, the request log, faults and auto-complete.
 
-        The profile goes back to the one the emulator was started with.
+        The profile and the update rules go back to the ones the emulator was started with.
         """
         self._call("POST", "/reset")
 
@@ -110,6 +111,18 @@ class EmulatorControl:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
+    def set_update_rules(self, *, put: str = "replace", completed_writes: str = "accept") -> None:
+        """Choose the guesses about updates until the next reset (see `UpdateRules`).
+
+        `put`: "replace" or "merge"; `completed_writes`: "accept", "note_only" or "refuse".
+        """
+        self._call("PUT", "/update-rules", json={"put": put, "completed_writes": completed_writes})
+
+    def update_rules(self) -> dict[str, str]:
+        """The update rules in force: `{"put": ..., "completed_writes": ...}`."""
+        result: dict[str, str] = self._call("GET", "/update-rules")
+        return result
+
     def close(self) -> None:
         self._client.close()
 
@@ -147,19 +160,22 @@ def running_emulator(
     port: int = 0,
     seed: int | None = None,
     profile: str | Profile | dict[str, Any] | None = None,
+    update_rules: UpdateRules | None = None,
 ) -> Iterator[EmulatorHandle]:
     """Start the emulator (uvicorn in a background thread) on 127.0.0.1 and a free port.
 
     `seed` makes generated ids (activities, logged activities, request ids) reproducible. `profile`
     (a name from `PROFILES`, a `Profile` or its fields) picks the readings of Kizen's undocumented
-    behaviour; a reset comes back to it.
+    behaviour; `update_rules` are the guesses about updates it starts with. A reset comes back to both.
     """
     from airflow_provider_kizen.emulator.app import Emulator
     from airflow_provider_kizen.emulator.server import bind_socket, build_server
 
     sock = bind_socket("127.0.0.1", port)
     actual_port = sock.getsockname()[1]
-    emulator = Emulator(state_file=state_file, seed=seed, profile=resolve_profile(profile))
+    emulator = Emulator(
+        state_file=state_file, seed=seed, profile=resolve_profile(profile), update_rules=update_rules
+    )
     server = build_server(emulator, host="127.0.0.1", port=actual_port)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="kizen-emulator", daemon=True

@@ -176,6 +176,11 @@ class ScheduledActivityValidator:
             ("activity_object_name", lambda v: _string(v, allow_blank=False)),
         ]
 
+    @property
+    def update_fields(self) -> tuple[str, ...]:
+        """The body fields an update may set."""
+        return tuple(name for name, _ in self._update_checks)
+
     def validate(
         self, body: object, *, creating: bool, partial: bool, requesting_user_id: str
     ) -> dict[str, Any]:
@@ -368,11 +373,15 @@ class ScheduledActivityValidator:
         if fields.get("associated_entities", 0) is None:
             out["associated_entities"] = []
         if creating:
-            self._fill_create_defaults(out, requesting_user_id)
+            out.setdefault("original_due_datetime", out["due_datetime"])
+            self.fill_defaults(out, requesting_user_id)
         return out
 
-    def _fill_create_defaults(self, out: dict[str, Any], requesting_user_id: str) -> None:
-        out.setdefault("original_due_datetime", out["due_datetime"])
+    def fill_defaults(self, out: dict[str, Any], requesting_user_id: str) -> None:
+        """Give the fields a write left out their create defaults (a create, or a replacing PUT).
+
+        `original_due_datetime` is not among them: it keeps the first due time.
+        """
         if "employee" not in out and "role" not in out:
             # An activity assigned to nobody lands on the API user, as in Kizen's UI.
             out["employee"] = Catalog.employee_read(self._catalog.employees[requesting_user_id])

@@ -43,6 +43,7 @@ from airflow_provider_kizen.client.policy import RetryPolicy
 from airflow_provider_kizen.client.transport import async_client, client_options
 from airflow_provider_kizen.models.scheduled_activity import (
     ScheduledActivity,
+    ScheduledActivityUpdate,
     ScheduledActivityWrite,
     ValidatedWrite,
 )
@@ -154,6 +155,26 @@ class KizenHook(BaseHook):
         response = self._request("POST", SCHEDULED_ACTIVITIES_PATH, json=_write_body(payload))
         return _read_activity(response, decode_json(response))
 
+    def update_scheduled_activity(
+        self, activity_id: str, changes: ScheduledActivityUpdate | Mapping[str, Any]
+    ) -> ScheduledActivity:
+        """Change the given fields of one scheduled activity, and only those (a PATCH).
+
+        :raises ValueError: when `changes` sets no field.
+        :raises pydantic.ValidationError: for an unknown field, a null Kizen does not allow, or the
+            activity type (it can only be set on create).
+        :raises KizenNotFoundError: when the activity does not exist or is not visible.
+        """
+        response = self._request("PATCH", _activity_path(activity_id), json=_update_body(changes))
+        return ScheduledActivity.model_validate(decode_json(response))
+
+    def delete_scheduled_activity(self, activity_id: str) -> None:
+        """Delete one scheduled activity. A retried DELETE answered 404 counts as done.
+
+        :raises KizenNotFoundError: when it was already gone (or never visible) before this call.
+        """
+        self._request("DELETE", _activity_path(activity_id))
+
     def get_scheduled_activity(self, activity_id: str) -> ScheduledActivity:
         """Read one scheduled activity by id."""
         response = self._request("GET", _activity_path(activity_id))
@@ -189,6 +210,23 @@ class KizenHook(BaseHook):
             "POST", SCHEDULED_ACTIVITIES_PATH, json=_write_body(payload), pace=pace
         )
         return _read_activity(response, decode_json(response))
+
+    async def aupdate_scheduled_activity(
+        self,
+        activity_id: str,
+        changes: ScheduledActivityUpdate | Mapping[str, Any],
+        *,
+        pace: Pace | None = None,
+    ) -> ScheduledActivity:
+        """Async twin of `update_scheduled_activity`."""
+        response = await self._arequest(
+            "PATCH", _activity_path(activity_id), json=_update_body(changes), pace=pace
+        )
+        return ScheduledActivity.model_validate(decode_json(response))
+
+    async def adelete_scheduled_activity(self, activity_id: str, *, pace: Pace | None = None) -> None:
+        """Async twin of `delete_scheduled_activity`."""
+        await self._arequest("DELETE", _activity_path(activity_id), pace=pace)
 
     async def aget_scheduled_activity(
         self, activity_id: str, *, pace: Pace | None = None
@@ -348,6 +386,18 @@ def _write_body(payload: WritePayload) -> dict[str, Any]:
     if isinstance(payload, (ScheduledActivityWrite, ValidatedWrite)):
         return payload.to_request_json()
     return ScheduledActivityWrite.model_validate(payload).to_request_json()
+
+
+def _update_body(changes: ScheduledActivityUpdate | Mapping[str, Any]) -> dict[str, Any]:
+    model = (
+        changes
+        if isinstance(changes, ScheduledActivityUpdate)
+        else ScheduledActivityUpdate.model_validate(changes)
+    )
+    body = model.to_request_json()
+    if not body:
+        raise ValueError("no changes given: name at least one field to change")
+    return body
 
 
 def _activity_path(activity_id: str) -> str:

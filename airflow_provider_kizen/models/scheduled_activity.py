@@ -1,4 +1,4 @@
-"""Scheduled-activity payloads: a strict write model and a lenient read model.
+"""Scheduled-activity payloads: strict create and update models, and a lenient read model.
 
 `ScheduledActivityWrite` mirrors Kizen's ``ScheduledActivityV2WriteRequest`` field for field (the OpenAPI
 document is vendored in ``airflow_provider_kizen/schemas``), rejects unknown fields so that a typo fails
@@ -15,6 +15,8 @@ Types are strict at this edge, because a lax conversion hides the mistake from K
 - booleans are ``true``/``false``, never ``0``/``1``; integers are never booleans.
 - text holds no NUL characters (Kizen refuses them) and no lone surrogates (they cannot be encoded as
   UTF-8); names are not blank (Kizen strips whitespace, then refuses an empty name).
+
+`ScheduledActivityUpdate` is the same fields for a PATCH, every one optional, without the activity type.
 
 `ScheduledActivity` mirrors ``ScheduledActivityV2Read`` but keeps whatever Kizen returns: fields the
 OpenAPI types as strings (``activity_object``, ``employee``) arrive as objects in practice.
@@ -192,18 +194,14 @@ _NOT_NULLABLE = (
     "notifications",
     "notify_mentioned",
 )
+# The activity type can only be set when the activity is created.
+CREATE_ONLY_FIELDS = ("activity_object_id", "activity_object_name")
 
 
-class ScheduledActivityWrite(_Strict):
-    """The body of ``POST /api/activities/scheduled-activity`` (Kizen's ScheduledActivityV2WriteRequest).
+class _ScheduledActivityFields(_Strict):
+    """The fields a create and an update share, and their checks."""
 
-    `due_datetime` is required and exactly one of `activity_object_id` / `activity_object_name`
-    (the activity type's api_name) must be given.
-    """
-
-    activity_object_id: UUID | None = None
-    activity_object_name: Name | None = None
-    due_datetime: Instant
+    due_datetime: Instant | None = None
     original_due_datetime: Instant | None = None
     employee_id: UUID | None = None
     role_id: UUID | None = None
@@ -211,20 +209,37 @@ class ScheduledActivityWrite(_Strict):
     mentions: list[UUID] | None = None
     notifications: list[Notification] | None = None
     associated_entities: list[AssociatedEntity] | None = None
-    notify_mentioned: StrictBool = False
+    notify_mentioned: StrictBool | None = None
 
-    @field_validator(*_NOT_NULLABLE, mode="before")
+    # check_fields=False: `activity_object_id` exists on the create model only.
+    @field_validator(*_NOT_NULLABLE, mode="before", check_fields=False)
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
             raise ValueError("may not be null; leave the field out instead")
         return value
 
+
+class ActivityTypeRef(_Strict):
+    """An activity type, by id or by api_name. Only a create can set it; an update can only be checked."""
+
+    activity_object_id: UUID | None = None
+    activity_object_name: Name | None = None
+
+
+class ScheduledActivityWrite(_ScheduledActivityFields, ActivityTypeRef):
+    """The body of ``POST /api/activities/scheduled-activity`` (Kizen's ScheduledActivityV2WriteRequest).
+
+    `due_datetime` is required and exactly one of `activity_object_id` / `activity_object_name`
+    (the activity type's api_name) must be given.
+    """
+
+    due_datetime: Instant
+    notify_mentioned: StrictBool = False
+
     @model_validator(mode="after")
     def _exactly_one_activity_type(self) -> ScheduledActivityWrite:
-        given = [
-            name for name in ("activity_object_id", "activity_object_name") if getattr(self, name) is not None
-        ]
+        given = [name for name in CREATE_ONLY_FIELDS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of activity_object_id (the activity type's id) or activity_object_name "
@@ -251,6 +266,26 @@ class ValidatedWrite:
         """The JSON body for Kizen, as `ScheduledActivityWrite.to_request_json()` gave it."""
         body: dict[str, Any] = json.loads(self.body)
         return body
+
+
+class ScheduledActivityUpdate(_ScheduledActivityFields):
+    """The body of ``PATCH /api/activities/scheduled-activity/{id}``: only the fields to change.
+
+    Every field is optional, and only the fields given are sent, so a PATCH never clears what the
+    caller did not mention. The activity type cannot be changed: Kizen sets it on create only.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_activity_type(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [name for name in CREATE_ONLY_FIELDS if name in data]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} can only be set when the activity is created; Kizen ignores it "
+                    "on update. To change the activity type, cancel this activity and create a new one."
+                )
+        return data
 
 
 class ScheduledActivityStatus(BaseModel):

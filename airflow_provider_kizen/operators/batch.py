@@ -1,8 +1,9 @@
-"""The async batch runner: creates scheduled activities with bounded concurrency, exactly once.
+"""The async batch runner: creates scheduled activities exactly once, and brings existing ones in step.
 
-One ``Pace`` is shared by the whole batch, lookups included, so a 429 slows every request down, not
-just the one that got it. A create whose outcome is unknown is re-sent only once a lookup has proven
-that it made nothing (see ``lookup``); otherwise the record is reported unsettled.
+One ``Pace`` is shared by the whole batch, lookups and updates included, so a 429 slows every request
+down, not just the one that got it. A create whose outcome is unknown is re-sent only once a lookup has
+proven that it made nothing (see ``lookup``); otherwise the record is reported unsettled. A record that
+names its activity is compared with it and only what differs is written (see ``updating``).
 
 Records alike in everything but their note (``NaturalKey.alike_key``) are processed one after the
 other, so that one record's lookup can never adopt an activity another record's create has made but
@@ -32,8 +33,9 @@ from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, 
 from airflow_provider_kizen.operators.ledger import ProgressLedger
 from airflow_provider_kizen.operators.lookup import Controls, Listings, Verdict, settle
 from airflow_provider_kizen.operators.reconciliation import NaturalKey, canonical_json
+from airflow_provider_kizen.operators.updating import UpdateOutcome, UpdateRecord, bring_in_step
 
-Status = Literal["created", "already_existed", "failed"]
+Status = Literal["created", "already_existed", "updated", "would_update", "unchanged", "completed", "failed"]
 
 
 class TaskLog(Protocol):
@@ -53,6 +55,8 @@ class BatchSettings:
     :param progress_interval: seconds between progress lines in the task log.
     :param resend_unsettled: send a record again when its outcome stays unknown and no lookup can
         settle it, accepting a possible duplicate, instead of reporting it unsettled.
+    :param plan_only: records that name their activity are compared and reported (``would_update``),
+        never written. Records to create are not given to a plan-only batch.
     """
 
     max_concurrency: int = 8
@@ -60,6 +64,7 @@ class BatchSettings:
     unknown_outcome_retries: int = 3
     progress_interval: float = 5.0
     resend_unsettled: bool = False
+    plan_only: bool = False
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -68,7 +73,7 @@ class BatchSettings:
 
 @dataclass(frozen=True, slots=True)
 class BatchItem:
-    """One validated record to create.
+    """One validated record: a body to create, or an update of the activity it names.
 
     :param look_first: an earlier try (or send) may have made this record's activity; look before sending.
     :param recorded_id: an earlier try created this record's activity (and recorded it); read it back.
@@ -79,7 +84,7 @@ class BatchItem:
 
     index: int
     record_key: str
-    payload: ValidatedWrite
+    payload: ValidatedWrite | UpdateRecord
     look_first: bool = False
     recorded_id: str | None = None
     sends: int = 0
@@ -97,6 +102,7 @@ class Outcome:
     error: str | None = None
     field_errors: dict[str, list[str]] | None = None
     unsettled: bool = False  # failed because its outcome is unknown: it may or may not exist in Kizen
+    changed_fields: tuple[str, ...] = ()  # for "updated" and "would_update"
 
     @classmethod
     def failure(cls, error: KizenError, context: str = "") -> Outcome:
@@ -160,6 +166,7 @@ class Progress:
 class BatchRunner:
     """Runs one batch; `cancel()` may be called from any thread (the operator's ``on_kill``).
 
+    :param ledger: where created ids are recorded; None in a plan-only batch, which creates nothing.
     :param describe: what each result keeps of its activity (see `full_activity`, `ActivitySummaries`).
     :param claimed: activity ids records already own (recorded by earlier tries).
     """
@@ -167,7 +174,7 @@ class BatchRunner:
     def __init__(
         self,
         hook: KizenHook,
-        ledger: ProgressLedger,
+        ledger: ProgressLedger | None,
         settings: BatchSettings,
         *,
         log: TaskLog,
@@ -208,17 +215,29 @@ class BatchRunner:
 
         async def one(item: BatchItem, *, last_chance: bool = False) -> None:
             try:
-                key = _natural_key(item)
-                async with self._one_at_a_time(key.alike_key):
-                    outcome = await self._process(item, key, pace, last_chance=last_chance)
-                    if isinstance(outcome, BatchItem):
-                        waiting.append(outcome)
-                        return
-                    if outcome.activity_id is not None and item.recorded_id is None:
-                        self.claimed.add(outcome.activity_id)
-                recorded = outcome.activity_id is not None and item.recorded_id is None
-                if recorded:  # written in the background
-                    self.ledger.record(item.record_key, str(outcome.activity_id))
+                payload = item.payload
+                if isinstance(payload, UpdateRecord):
+                    # Its activity is this record's: no lookup for a create may adopt it.
+                    self.claimed.add(payload.activity_id)
+                    outcome = await self._update(payload, pace)
+                else:
+                    key = _natural_key(payload)
+                    async with self._one_at_a_time(key.alike_key):
+                        processed = await self._process(item, payload, key, pace, last_chance=last_chance)
+                        if isinstance(processed, BatchItem):
+                            waiting.append(processed)
+                            return
+                        outcome = processed
+                        if outcome.activity_id is not None and item.recorded_id is None:
+                            self.claimed.add(outcome.activity_id)
+                    # Only creates are recorded (written in the background): an update is compared
+                    # afresh by every try.
+                    if (
+                        outcome.activity_id is not None
+                        and item.recorded_id is None
+                        and self.ledger is not None
+                    ):
+                        self.ledger.record(item.record_key, str(outcome.activity_id))
                 on_outcome(item, outcome)
                 progress.count(outcome)
             finally:
@@ -237,7 +256,8 @@ class BatchRunner:
         try:
             for item in items:
                 await slots.acquire()
-                await self.ledger.before_dispatch(item.index)
+                if self.ledger is not None:
+                    await self.ledger.before_dispatch(item.index)
                 task = asyncio.create_task(one(item))
                 in_flight.add(task)
                 task.add_done_callback(finished)
@@ -258,7 +278,8 @@ class BatchRunner:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
-            await self.ledger.flush()
+            if self.ledger is not None:
+                await self.ledger.flush()
         if progress.done > 0 and time.monotonic() - progress.started >= self.settings.progress_interval:
             self.log.info("%s", progress.line(time.monotonic()))
 
@@ -276,8 +297,13 @@ class BatchRunner:
     def _outcome(self, status: Status, activity: ScheduledActivity) -> Outcome:
         return Outcome(status, activity_id=activity.id, activity=self.describe(activity))
 
+    async def _update(self, record: UpdateRecord, pace: Pace) -> Outcome:
+        """Bring the activity the record names in step with it (only compare it in a plan-only batch)."""
+        update = await bring_in_step(self.hook, record, pace, plan_only=self.settings.plan_only)
+        return self._update_outcome(record, update)
+
     async def _process(
-        self, item: BatchItem, key: NaturalKey, pace: Pace, *, last_chance: bool
+        self, item: BatchItem, payload: ValidatedWrite, key: NaturalKey, pace: Pace, *, last_chance: bool
     ) -> Outcome | BatchItem:
         """The record's outcome, or the item to look at again once the batch has made controls."""
         if item.recorded_id is not None:
@@ -305,7 +331,7 @@ class BatchRunner:
         while True:
             sends += 1
             try:
-                activity = await self.hook.acreate_scheduled_activity(item.payload, pace=pace)
+                activity = await self.hook.acreate_scheduled_activity(payload, pace=pace)
             except KizenUnknownOutcomeError as exc:
                 unknown = f"{type(exc).__name__}: {exc}"
             except KizenError as exc:
@@ -352,6 +378,20 @@ class BatchRunner:
             return item
         return self._unsettled(item, key, verdict)
 
+    def _update_outcome(self, record: UpdateRecord, update: UpdateOutcome) -> Outcome:
+        activity = update.activity
+        if update.status == "failed" or activity is None:
+            return Outcome("failed", error=update.error, field_errors=update.field_errors)
+        status: Status = (
+            "would_update" if update.status == "updated" and self.settings.plan_only else update.status
+        )
+        return Outcome(
+            status,
+            activity_id=record.activity_id,
+            activity=self.describe(activity),
+            changed_fields=update.changed,
+        )
+
     @staticmethod
     def _unsettled(item: BatchItem, key: NaturalKey, verdict: Verdict) -> Outcome:
         why = "an earlier try may have sent it"
@@ -377,5 +417,5 @@ def _not_created(sends: int, unknown: str) -> Outcome:
     )
 
 
-def _natural_key(item: BatchItem) -> NaturalKey:
-    return NaturalKey.from_request_json(item.payload.to_request_json())
+def _natural_key(payload: ValidatedWrite) -> NaturalKey:
+    return NaturalKey.from_request_json(payload.to_request_json())

@@ -1,21 +1,32 @@
-"""The operator's input: the rendered `payload` as records, each validated exactly once before any is sent."""
+"""The operator's input: the rendered `payload` as records, each validated exactly once before any is sent.
+
+A record that carries its activity's id (under the operator's `activity_id_key`) is an update: its other
+fields are checked as the fields to compare and change (``ScheduledActivityUpdate``), and the activity
+type it may name is only checked, since it can only be set on create. Any other record is a create.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_kizen.models.scheduled_activity import (
+    CREATE_ONLY_FIELDS,
+    ActivityTypeRef,
+    ScheduledActivityUpdate,
     ScheduledActivityWrite,
     ValidatedWrite,
     check_text,
 )
 from airflow_provider_kizen.operators.reconciliation import hash_record_key, user_record_key
+from airflow_provider_kizen.operators.updating import UpdateRecord
+
+_Checked = TypeVar("_Checked", ScheduledActivityWrite, ScheduledActivityUpdate, ActivityTypeRef)
 
 
 class InvalidRecord(Exception):
@@ -53,11 +64,14 @@ def as_json(record: Any) -> Any:
     return record
 
 
-def validate_record(index: int, record: Any, dedupe_key: str | None) -> tuple[str, ScheduledActivityWrite]:
-    """Record key and write model of one record; raises InvalidRecord naming the fields at fault.
+def validate_record(
+    index: int, record: Any, dedupe_key: str | None, activity_id_key: str | None = None
+) -> tuple[str, ScheduledActivityWrite | UpdateRecord]:
+    """Record key and what to send for one record; raises InvalidRecord naming the fields at fault.
 
     With a `dedupe_key` that is not a field of the write model, that field is record metadata: it names
-    the record and is removed before validation.
+    the record and is removed before validation. The `activity_id_key` field is always metadata; a
+    record with a value there is an update of that activity.
     """
     if not isinstance(record, Mapping):
         problem = f"a record must be an object, not {type(record).__name__}"
@@ -78,28 +92,58 @@ def validate_record(index: int, record: Any, dedupe_key: str | None) -> tuple[st
         except ValueError as exc:
             errors[dedupe_key] = [f"The dedupe key {exc}."]
             user_key = None
-    model = None
-    if not bad_keys:  # pydantic would report such a key, but the record could not be named
+    raw_id = body.pop(activity_id_key, None) if activity_id_key is not None else None
+    activity_id = user_record_key(raw_id)
+    if isinstance(raw_id, (dict, list, bool)):
+        errors[str(activity_id_key)] = [f"Not an activity id: {type(raw_id).__name__}."]
+    elif activity_id is not None:
         try:
-            model = ScheduledActivityWrite.model_validate(body)
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False, include_input=False):
-                errors.setdefault(_field_name(error["loc"]), []).append(error["msg"])
-    if model is None or errors:
+            check_text(activity_id)
+        except ValueError as exc:
+            errors[str(activity_id_key)] = [f"The activity id {exc}."]
+    model: ScheduledActivityWrite | UpdateRecord | None = None
+    key_source: dict[str, Any] = body
+    if bad_keys:
+        pass  # pydantic would report such a key, but the record could not be named
+    elif activity_id is None:
+        model = _validated(ScheduledActivityWrite, body, errors)
+        if model is not None:
+            key_source = model.to_request_json()
+    else:
+        activity_type = {name: body.pop(name) for name in CREATE_ONLY_FIELDS if body.get(name) is not None}
+        checked_type = _validated(ActivityTypeRef, activity_type, errors)
+        changes = _validated(ScheduledActivityUpdate, body, errors)
+        if checked_type is not None and changes is not None:
+            model = UpdateRecord(activity_id, changes.to_request_json(), checked_type.to_request_json())
+        key_source = {**body, **activity_type, str(activity_id_key): activity_id}
+    if errors or model is None:
         raise InvalidRecord(index, user_key or hash_record_key(body), errors)
-    return user_key or hash_record_key(model.to_request_json()), model
+    return user_key or hash_record_key(key_source), model
+
+
+def _validated(
+    model_class: type[_Checked], body: dict[str, Any], errors: dict[str, list[str]]
+) -> _Checked | None:
+    """`body` validated into `model_class`, or None with its field errors added to `errors`."""
+    try:
+        return model_class.model_validate(body)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            errors.setdefault(_field_name(error["loc"]), []).append(error["msg"])
+        return None
 
 
 @dataclass
 class CheckedRecords:
     """Every record validated once: keys in input order, the invalid ones, and the bodies to send.
 
-    `bodies[i]` is the validated body of record i (None when it is invalid, or once it was handed out).
+    `bodies[i]` is the validated body of record i (None when it is invalid, or once it was handed out):
+    a `ValidatedWrite` to create, or an `UpdateRecord` for an activity the record names.
     """
 
     keys: list[str] = field(default_factory=list)
     invalid: dict[int, InvalidRecord] = field(default_factory=dict)
-    bodies: list[ValidatedWrite | None] = field(default_factory=list)
+    bodies: list[ValidatedWrite | UpdateRecord | None] = field(default_factory=list)
 
     def duplicates(self) -> dict[int, int]:
         """Valid records whose key an earlier valid record carries, mapped to that first record.
@@ -117,19 +161,23 @@ class CheckedRecords:
         return duplicate_of
 
 
-def check_records(records: list[Any], dedupe_key: str | None) -> CheckedRecords:
+def check_records(
+    records: list[Any], dedupe_key: str | None, activity_id_key: str | None = None
+) -> CheckedRecords:
     """Validate every record before anything is sent, keeping each body in its compact sendable form."""
     checked = CheckedRecords()
     for index, record in enumerate(records):
         try:
-            key, model = validate_record(index, record, dedupe_key)
+            key, model = validate_record(index, record, dedupe_key, activity_id_key)
         except InvalidRecord as invalid:
             checked.invalid[index] = invalid
             checked.keys.append(invalid.record_key)
             checked.bodies.append(None)
         else:
             checked.keys.append(key)
-            checked.bodies.append(ValidatedWrite.of(model))
+            checked.bodies.append(
+                ValidatedWrite.of(model) if isinstance(model, ScheduledActivityWrite) else model
+            )
     return checked
 
 

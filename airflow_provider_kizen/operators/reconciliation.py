@@ -57,7 +57,8 @@ def user_record_key(value: Any) -> str | None:
     return text or None
 
 
-def _instant(value: Any) -> datetime | None:
+def instant(value: Any) -> datetime | None:
+    """A datetime, or ISO text parsed into one; None for anything else."""
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
@@ -169,10 +170,10 @@ class NaturalKey:
 
     @property
     def due_instant(self) -> datetime:
-        instant = _instant(self.due_datetime)
-        if instant is None:  # the write model only lets valid, aware datetimes through
+        due = instant(self.due_datetime)
+        if due is None:  # the write model only lets valid, aware datetimes through
             raise ValueError(f"due_datetime {self.due_datetime!r} is not an ISO datetime")
-        return instant
+        return due
 
     @property
     def due_day(self) -> date:
@@ -204,14 +205,14 @@ class NaturalKey:
             names = _read_names(activity_type, "api_name", "name")
             if _fold(self.activity_type_name) not in names:
                 return Match.OTHER
-        due = _instant(activity.get("due_datetime"))
+        due = instant(activity.get("due_datetime"))
         if due is None or due != self.due_instant:
             return Match.OTHER
         if self.employee_id and self.employee_id != _read_id(activity.get("employee"), None):
             return Match.OTHER
         if self.role_id and self.role_id != _read_id(activity.get("role"), None):
             return Match.OTHER
-        if not _same_entities(self.entities, activity.get("associated_entities") or []):
+        if not same_entities(self.entities, activity.get("associated_entities") or []):
             return Match.OTHER
         return Match.SAME if stored_text(activity.get("note")) == self.note else Match.NOTE_DIFFERS
 
@@ -220,7 +221,7 @@ class NaturalKey:
         return self.compare(activity) is Match.SAME
 
 
-def _same_entities(wanted: tuple[EntityKey, ...], found: list[Any]) -> bool:
+def same_entities(wanted: tuple[EntityKey, ...], found: list[Any]) -> bool:
     """A one-to-one match between the payload's entities and the activity's, in any order."""
     if len(wanted) != len(found):
         return False

@@ -1,7 +1,9 @@
 """The operator's per-record results (its return value), and the `failures` and messages built from them.
 
 Every result is plain JSON: ``{index, record_key, status, activity_id, ...}``, where ``status`` is
-``created``, ``already_existed``, ``failed``, ``invalid`` or, in a plan-only run, ``would_create``.
+``created``, ``already_existed``, ``updated``, ``unchanged``, ``completed``, ``failed``, ``invalid`` or,
+in a plan-only run, ``would_create`` and ``would_update``. An ``updated`` or ``would_update`` result
+names the fields it changes in ``changed_fields``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ FAILURES_IN_XCOM = 100
 # Batches up to this size get one task-log line per record; larger ones only progress and the summary.
 LOGGED_RECORDS = 20
 FAILED_STATUSES = ("failed", "invalid")
+UPDATE_STATUSES = ("updated", "would_update")
 
 
 def outcome_result(index: int, record_key: str, outcome: Outcome) -> dict[str, Any]:
-    """A sent record: its activity (``created``, ``already_existed``) or its error (``failed``)."""
+    """A sent record: its activity, what was changed in it (for an update), or its error (``failed``)."""
     result: dict[str, Any] = {
         "index": index,
         "record_key": record_key,
@@ -37,6 +40,8 @@ def outcome_result(index: int, record_key: str, outcome: Outcome) -> dict[str, A
         result["unsettled"] = outcome.unsettled
     else:
         result["activity"] = outcome.activity
+    if outcome.status in UPDATE_STATUSES:
+        result["changed_fields"] = list(outcome.changed_fields)
     return result
 
 
@@ -93,17 +98,26 @@ def summary(headline: str, failures: list[dict[str, Any]]) -> str:
 
 
 def record_line(result: dict[str, Any]) -> str:
-    """One record's outcome for the task log: key, activity id and due time; never a note or an email."""
+    """One record's outcome for the task log: key, activity id, fields changed, due time; never a note."""
     head = f"record {result['index']} (key {result['record_key']})"
     if result["activity_id"] is None:
         return f"{head}: {result['status']}, no activity (its error is logged as a warning)"
     due = (result.get("activity") or {}).get("due_datetime") or "unknown"
-    return f"{head} → activity {result['activity_id']} ({result['status']}), due {due}"
+    changed = f", changing {', '.join(result['changed_fields'])}" if result.get("changed_fields") else ""
+    return f"{head} → activity {result['activity_id']} ({result['status']}{changed}), due {due}"
 
 
 def status_counts(results: list[dict[str, Any]]) -> str:
-    """``"2 created, 1 invalid"``, statuses in alphabetical order."""
+    """``"2 created, 1 invalid, 3 updated (due_datetime 2, note 1)"``, statuses in alphabetical order."""
     counts: dict[str, int] = {}
+    fields: dict[str, dict[str, int]] = {}
     for result in results:
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
-    return ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "no records"
+        status = result["status"]
+        counts[status] = counts.get(status, 0) + 1
+        for name in result.get("changed_fields", ()):
+            fields.setdefault(status, {})[name] = fields.get(status, {}).get(name, 0) + 1
+    parts = []
+    for status, count in sorted(counts.items()):
+        changed = ", ".join(f"{name} {n}" for name, n in sorted(fields.get(status, {}).items()))
+        parts.append(f"{count} {status}" + (f" ({changed})" if changed else ""))
+    return ", ".join(parts) or "no records"

@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.links.kizen_app import WEB_LINK_XCOM_KEY, KizenScheduledActivitiesLink
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
 from airflow_provider_kizen.operators.batch import (
     ActivitySummaries,
     BatchItem,
@@ -24,6 +24,7 @@ from airflow_provider_kizen.operators.batch import (
     Outcome,
     full_activity,
 )
+from airflow_provider_kizen.operators.cancel import CancelScheduledActivitiesOperator
 from airflow_provider_kizen.operators.ledger import ProgressLedger, input_fingerprint
 from airflow_provider_kizen.operators.payloads import CheckedRecords, as_json, check_records, parse_payload
 from airflow_provider_kizen.operators.results import (
@@ -41,11 +42,15 @@ from airflow_provider_kizen.operators.results import (
     summary,
 )
 from airflow_provider_kizen.operators.templating import PlainData
+from airflow_provider_kizen.operators.updating import UpdateRecord
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
+
+# The cancel operator lives in its own module and is importable from here too.
+__all__ = ["CancelScheduledActivitiesOperator", "ScheduleActivityOperator"]
 
 
 class ScheduleActivityOperator(BaseOperator):
@@ -55,11 +60,17 @@ class ScheduleActivityOperator(BaseOperator):
     go through the async client with bounded concurrency and one shared pace. Each created id is
     recorded in the task's ``task_state_store``, so a retried task skips what is done.
 
+    A record that carries its activity's id under ``activity_id_key`` is not created: the activity is
+    read, compared field by field (by meaning) for the fields the record sets, and only the fields
+    that differ are sent in one PATCH. A completed activity is never written; a gone one is reported.
+
     Returns a list with one result per input record, in input order (one payload gives a list of
-    one): ``{index, record_key, status, activity_id, ...}``. ``status`` is ``created`` or
-    ``already_existed`` (with ``activity``), ``failed`` or ``invalid`` (with ``error`` and
-    ``field_errors``), or, when ``plan_only=True``, ``would_create`` (with ``payload``, the body that
-    would be sent). ``activity`` is a summary unless ``full_results=True`` or the input was one payload.
+    one): ``{index, record_key, status, activity_id, ...}``. ``status`` is ``created``,
+    ``already_existed``, ``updated`` (with ``changed_fields``), ``unchanged`` or ``completed`` (with
+    ``activity``), ``failed`` or ``invalid`` (with ``error`` and ``field_errors``), or, when
+    ``plan_only=True``, ``would_create`` (with ``payload``, the body that would be sent) or
+    ``would_update`` (with ``changed_fields``). ``activity`` is a summary unless ``full_results=True``
+    or the input was one payload.
     Pushes XCom ``activity_ids`` (ids, in input order, of every record that now has an activity) and
     ``failures`` (the first 100 failed or invalid records) and ``failure_count`` (all of them) in every
     mode, plan-only and refused batches included.
@@ -69,11 +80,14 @@ class ScheduleActivityOperator(BaseOperator):
     :param kizen_conn_id: the ``kizen`` connection.
     :param dedupe_key: the field holding each record's own key. When it is not a field of the write
         model it is record metadata, and is removed before validation. Default: a hash of the payload.
+    :param activity_id_key: the field in which a record carries its activity's id (record metadata,
+        never sent); such a record updates that activity. None: every record is a create.
     :param skip_invalid: report invalid records and send the rest, instead of failing before sending.
     :param fail_on_error: fail the task when any record failed (after every record was attempted).
-    :param plan_only: validate and log what would be sent, send nothing, and return ``would_create``
-        results. (Not ``dry_run``, which is a method of ``BaseOperator``.)
-    :param max_concurrency: creates in flight at once.
+    :param plan_only: validate and log what would be sent, write nothing, and return ``would_create``
+        results; records naming their activity are read and compared (``would_update``, ``unchanged``,
+        ``completed``). (Not ``dry_run``, which is a method of ``BaseOperator``.)
+    :param max_concurrency: records in flight at once.
     :param max_requests_per_second: a cap on the batch's request rate; None for no cap.
     :param unknown_outcome_retries: how often a create whose outcome stayed unknown, and whose
         activity a lookup proved absent, is sent again.
@@ -104,6 +118,7 @@ class ScheduleActivityOperator(BaseOperator):
         payload: Any,
         kizen_conn_id: str = KizenHook.default_conn_name,
         dedupe_key: str | None = None,
+        activity_id_key: str | None = "activity_id",
         skip_invalid: bool = False,
         fail_on_error: bool = True,
         plan_only: bool = False,
@@ -122,6 +137,14 @@ class ScheduleActivityOperator(BaseOperator):
         self.payload = as_json(payload)
         self.kizen_conn_id = kizen_conn_id
         self.dedupe_key = dedupe_key
+        if activity_id_key is not None and activity_id_key in ScheduledActivityWrite.model_fields:
+            raise ValueError(
+                f"activity_id_key {activity_id_key!r} is a field of Kizen's payload; name a field of "
+                "your own, such as 'activity_id'"
+            )
+        if activity_id_key is not None and activity_id_key == dedupe_key:
+            raise ValueError("activity_id_key and dedupe_key must be different fields")
+        self.activity_id_key = activity_id_key
         self.skip_invalid = skip_invalid
         self.fail_on_error = fail_on_error
         self.plan_only = plan_only
@@ -132,6 +155,7 @@ class ScheduleActivityOperator(BaseOperator):
             unknown_outcome_retries=unknown_outcome_retries,
             progress_interval=progress_interval,
             resend_unsettled=resend_unsettled,
+            plan_only=plan_only,
         )
         self.accept_changed_input = accept_changed_input
         self.full_results = full_results
@@ -161,13 +185,13 @@ class ScheduleActivityOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         records, single = parse_payload(self.payload)
-        checked = check_records(records, self.dedupe_key)
+        checked = check_records(records, self.dedupe_key, self.activity_id_key)
         if checked.invalid:
             self._report_invalid(context, checked, len(records))
         if self.plan_only:
             results = self._plan(checked)
         else:
-            results = self._create(context, checked, full=single or self.full_results)
+            results = self._send(context, checked, full=single or self.full_results)
         failures = [failure(result) for result in results if result["status"] in FAILED_STATUSES]
         activity_ids = [r["activity_id"] for r in results if r["activity_id"]]
         self._push(context, activity_ids, failures)
@@ -229,15 +253,21 @@ class ScheduleActivityOperator(BaseOperator):
         self.log.warning("%s; skipping them (skip_invalid=True)", headline)
 
     def _plan(self, checked: CheckedRecords) -> list[dict[str, Any]]:
-        """What a run would do, record by record, with nothing sent."""
+        """What a run would do, record by record, with nothing written.
+
+        Records to create are only logged; records that name their activity are read and compared.
+        """
         duplicate_of = checked.duplicates()
-        results: list[dict[str, Any]] = []
+        results: list[dict[str, Any] | None] = [None] * len(checked.keys)
+        to_compare: list[BatchItem] = []
         for index, key in enumerate(checked.keys):
             body = checked.bodies[index]
             if index in checked.invalid or body is None:
-                results.append(invalid_result(checked.invalid[index]))
+                results[index] = invalid_result(checked.invalid[index])
             elif index in duplicate_of:
-                results.append(same_as(index, results[duplicate_of[index]]))
+                continue
+            elif isinstance(body, UpdateRecord):
+                to_compare.append(BatchItem(index, key, body))
             else:
                 payload = body.to_request_json()
                 self.log.info(
@@ -251,12 +281,39 @@ class ScheduleActivityOperator(BaseOperator):
                     len(payload.get("note") or ""),
                 )
                 self.log.debug("Plan only: record %d would send %s", index, payload)
-                results.append(planned_result(index, key, payload))
-        self.log.info("Plan only: %s; nothing was sent", status_counts(results))
-        return results
+                results[index] = planned_result(index, key, payload)
 
-    def _create(self, context: Context, checked: CheckedRecords, *, full: bool) -> list[dict[str, Any]]:
-        """Send every valid record not already done; one result per record, in input order."""
+        def on_outcome(item: BatchItem, outcome: Outcome) -> None:
+            results[item.index] = outcome_result(item.index, item.record_key, outcome)
+
+        if to_compare:
+            self._run(
+                None, iter(to_compare), len(to_compare), on_outcome, describe=ActivitySummaries(), claimed=()
+            )
+            self._log_records([result for item in to_compare if (result := results[item.index]) is not None])
+        final = self._with_duplicates(results, duplicate_of)
+        self.log.info("Plan only: %s; nothing was written", status_counts(final))
+        return final
+
+    def _log_records(self, results: list[dict[str, Any]]) -> None:
+        """One line per record (ids, statuses, changed field names), for batches of at most LOGGED_RECORDS."""
+        if len(results) <= LOGGED_RECORDS:
+            for result in results:
+                self.log.info("%s", record_line(result))
+
+    @staticmethod
+    def _with_duplicates(
+        results: list[dict[str, Any] | None], duplicate_of: dict[int, int]
+    ) -> list[dict[str, Any]]:
+        for index, first in duplicate_of.items():
+            results[index] = same_as(index, results[first])
+        return [result for result in results if result is not None]
+
+    def _send(self, context: Context, checked: CheckedRecords, *, full: bool) -> list[dict[str, Any]]:
+        """Create every new record not already done, and bring every named activity in step.
+
+        One result per record, in input order.
+        """
         total_records = len(checked.keys)
         ledger = ProgressLedger(context["task_state_store"])
         resumed = ledger.resume(input_fingerprint(checked.keys), total_records)
@@ -300,12 +357,8 @@ class ScheduleActivityOperator(BaseOperator):
         started = time.monotonic()
         describe = full_activity if full else ActivitySummaries()
         self._run(ledger, items(), to_send, on_outcome, describe=describe, claimed=resumed.created.values())
-        for index, first in duplicate_of.items():
-            results[index] = same_as(index, results[first])
-        final = [result for result in results if result is not None]
-        if len(final) <= LOGGED_RECORDS:
-            for result in final:
-                self.log.info("%s", record_line(result))
+        final = self._with_duplicates(results, duplicate_of)
+        self._log_records(final)
         self.log.info("Kizen batch finished in %.1fs: %s", time.monotonic() - started, status_counts(final))
         return final
 
@@ -336,7 +389,7 @@ class ScheduleActivityOperator(BaseOperator):
 
     def _run(
         self,
-        ledger: ProgressLedger,
+        ledger: ProgressLedger | None,
         items: Iterator[BatchItem],
         total: int,
         on_outcome: Callable[[BatchItem, Outcome], None],

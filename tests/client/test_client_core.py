@@ -296,3 +296,57 @@ def test_split_page():
     )
     with pytest.raises(KizenHTTPError, match="expected a page"):
         split_page([{"id": "a"}], response)
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_patch_and_delete_are_retried_after_any_5xx(method, status):
+    call = call_for(method)
+    assert isinstance(call.after_response(reply(call, status)), Retry)
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_patch_and_delete_are_retried_when_the_reply_was_lost(method):
+    call = call_for(method)
+    assert isinstance(call.after_transport_error(transport_error(httpx.ReadTimeout, call)), Retry)
+
+
+def test_a_404_on_a_delete_that_may_already_have_happened_is_done():
+    call = call_for("DELETE")
+    call.after_transport_error(transport_error(httpx.RemoteProtocolError, call))
+    gone = reply(call, 404, {"detail": "Not found.", "code": "not_found"})
+    assert call.after_response(gone) == Done(gone)
+
+
+@pytest.mark.parametrize(
+    "first_failure",
+    [
+        pytest.param(lambda call: call.after_response(reply(call, 503)), id="503"),
+        pytest.param(lambda call: call.after_response(reply(call, 429)), id="429"),
+        pytest.param(
+            lambda call: call.after_transport_error(transport_error(httpx.ConnectError, call)), id="connect"
+        ),
+    ],
+)
+def test_a_404_on_a_delete_after_attempts_kizen_never_processed_is_not_found(first_failure):
+    call = call_for("DELETE")
+    first_failure(call)
+    with pytest.raises(KizenHTTPError) as raised:
+        call.after_response(reply(call, 404, {"detail": "Not found.", "code": "not_found"}))
+    assert raised.value.status == 404
+
+
+@pytest.mark.parametrize("method", ["DELETE", "PATCH"])
+def test_a_404_on_the_first_attempt_is_not_found(method):
+    call = call_for(method)
+    with pytest.raises(KizenHTTPError, match="Not found") as raised:
+        call.after_response(reply(call, 404, {"detail": "Not found.", "code": "not_found"}))
+    assert raised.value.status == 404
+
+
+def test_a_404_on_a_retried_patch_is_still_not_found():
+    call = call_for("PATCH")
+    call.after_response(reply(call, 502))
+    with pytest.raises(KizenHTTPError) as raised:
+        call.after_response(reply(call, 404, {"detail": "Not found.", "code": "not_found"}))
+    assert raised.value.status == 404

@@ -16,7 +16,10 @@ SCRIPT = Path(sys.executable).with_name("kizen-emulator")
 
 
 def test_the_console_script_prints_the_connection_uri_and_serves(tmp_path: Path) -> None:
-    command = [str(SCRIPT), "--port", "0", "--state-file", str(tmp_path / "state.sqlite3"), "--seed", "3"]
+    command = [
+        *(str(SCRIPT), "--port", "0", "--state-file", str(tmp_path / "state.sqlite3"), "--seed", "3"),
+        *("--put", "merge", "--completed-writes", "refuse", "--profile", "search-notes"),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -32,6 +35,9 @@ def test_the_console_script_prints_the_connection_uri_and_serves(tmp_path: Path)
         headers = {"X-API-KEY": seed.API_KEY, "X-BUSINESS-ID": seed.BUSINESS_ID, "X-USER-ID": seed.USER_ID}
         response = httpx.get(f"{base_url}/api/custom-objects", headers=headers, timeout=10)
         assert response.status_code == 200
+        rules = httpx.get(f"{base_url}/_emulator/update-rules", timeout=10).json()
+        assert rules == {"put": "merge", "completed_writes": "refuse"}
+        assert httpx.get(f"{base_url}/_emulator/profile", timeout=10).json()["search_scope"] == "notes"
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -6,7 +6,11 @@ import pendulum
 import pytest
 from pydantic import ValidationError
 
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
+from airflow_provider_kizen.models.scheduled_activity import (
+    ScheduledActivity,
+    ScheduledActivityUpdate,
+    ScheduledActivityWrite,
+)
 
 UUID_A = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 UUID_B = "0d9c4a5e-8f1e-4f7b-9a57-3f1f3b7f0a11"
@@ -274,3 +278,51 @@ def test_text_kizen_would_refuse_or_cannot_be_encoded_is_refused(fields, words):
 
 def test_an_empty_note_is_still_allowed():
     assert write(note="").to_request_json()["note"] == ""
+
+
+def test_update_sends_only_the_fields_given():
+    update = ScheduledActivityUpdate(note="Moved to Thursday", employee_id=None)
+    assert update.to_request_json() == {"note": "Moved to Thursday", "employee_id": None}
+    assert ScheduledActivityUpdate().to_request_json() == {}
+    assert ScheduledActivityUpdate(notify_mentioned=False).to_request_json() == {"notify_mentioned": False}
+
+
+def test_update_takes_every_field_a_create_takes_except_the_activity_type():
+    create_only = {"activity_object_id", "activity_object_name"}
+    assert set(ScheduledActivityUpdate.model_fields) == set(ScheduledActivityWrite.model_fields) - create_only
+    assert all(not field.is_required() for field in ScheduledActivityUpdate.model_fields.values())
+
+
+@pytest.mark.parametrize("field", ["activity_object_id", "activity_object_name"])
+def test_update_refuses_the_activity_type_and_says_why(field):
+    with pytest.raises(ValidationError, match="can only be set when the activity is created") as raised:
+        ScheduledActivityUpdate.model_validate({field: "follow_up_call", "note": "x"})
+    assert field in str(raised.value)
+
+
+@pytest.mark.parametrize("field", ["due_datetime", "note", "notifications", "notify_mentioned"])
+def test_update_refuses_a_null_kizen_does_not_allow(field):
+    with pytest.raises(ValidationError, match="may not be null"):
+        ScheduledActivityUpdate.model_validate({field: None})
+
+
+def test_update_rejects_unknown_fields_and_naive_datetimes():
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        ScheduledActivityUpdate.model_validate({"notes": "typo"})
+    with pytest.raises(ValidationError, match="has no timezone"):
+        ScheduledActivityUpdate.model_validate({"due_datetime": "2026-03-02T09:00:00"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"due_datetime": 20270901}, "give an ISO 8601 date and time with an offset"),
+        ({"due_datetime": "9999-01-01T00:00:00Z"}, "outside the years 1900 to 9998"),
+        ({"notify_mentioned": 1}, "notify_mentioned"),
+        ({"note": "call\x00back"}, "NUL character"),
+        ({"notifications": [{"type": "email", "time_amount": True, "time_unit": "minute"}]}, "boolean"),
+    ],
+)
+def test_update_applies_the_write_models_strict_types(fields, words):
+    with pytest.raises(ValidationError, match=words):
+        ScheduledActivityUpdate.model_validate(fields)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kizen.operators.results import LOGGED_RECORDS
+from airflow_provider_kizen.operators.results import LOGGED_RECORDS, record_line
 from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
 
 
@@ -68,3 +68,19 @@ def test_a_larger_batch_logs_no_more_lines(kizen_emulator, kizen_connection, cap
     large = info_lines_of_a_batch(10 * (LOGGED_RECORDS + 5), caplog, capfd)
     assert any("Kizen batch finished" in line for line in large)
     assert len(large) == len(small), large
+
+
+def test_a_record_line_names_the_fields_an_update_changed_but_not_their_values() -> None:
+    result = {
+        "index": 3,
+        "record_key": "order-3",
+        "status": "updated",
+        "activity_id": "a1",
+        "activity": {"due_datetime": "2026-06-01T07:00:00Z"},
+        "changed_fields": ["due_datetime", "note"],
+    }
+
+    assert record_line(result) == (
+        "record 3 (key order-3) → activity a1 (updated, changing due_datetime, note), "
+        "due 2026-06-01T07:00:00Z"
+    )

@@ -8,9 +8,15 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite
-from airflow_provider_kizen.operators.payloads import check_records, parse_payload, validate_record
+from airflow_provider_kizen.operators.payloads import (
+    InvalidRecord,
+    check_records,
+    parse_payload,
+    validate_record,
+)
 from airflow_provider_kizen.operators.reconciliation import hash_record_key
 from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
+from airflow_provider_kizen.operators.updating import UpdateRecord
 
 VALID = {"activity_object_name": "follow_up_call", "due_datetime": "2026-05-04T10:00:00Z", "note": "Hi"}
 
@@ -144,3 +150,70 @@ def test_non_string_keys_are_refused_where_they_are() -> None:
         "associated_entities[0].entity": ["has the key 2 of type int; keys must be strings"],
     }
     assert str(checked.invalid[1]).startswith(f"record 1 (key {checked.keys[1]}): payload: has the key 1")
+
+
+ACTIVITY_ID = "6a0e3c1b-2f4d-4e8a-9b7c-1d2e3f405162"
+
+
+def test_a_record_naming_its_activity_is_an_update_of_the_fields_it_sets() -> None:
+    record = {**VALID, "row_id": "r1", "activity_id": ACTIVITY_ID}
+
+    key, update = validate_record(0, record, "row_id", "activity_id")
+
+    assert key == "r1"
+    assert isinstance(update, UpdateRecord)
+    assert update.activity_id == ACTIVITY_ID
+    assert update.changes == {"due_datetime": "2026-05-04T10:00:00Z", "note": "Hi"}
+    assert update.activity_type == {"activity_object_name": "follow_up_call"}
+
+
+def test_an_update_needs_no_due_time_nor_activity_type() -> None:
+    key, update = validate_record(3, {"activity_id": ACTIVITY_ID, "note": "Moved"}, None, "activity_id")
+
+    assert isinstance(update, UpdateRecord)
+    assert update.changes == {"note": "Moved"}
+    assert update.activity_type == {}
+    assert key == hash_record_key({"note": "Moved", "activity_id": ACTIVITY_ID})
+
+
+@pytest.mark.parametrize("empty", [None, "", "  "])
+def test_a_record_with_an_empty_activity_id_is_a_create(empty: Any) -> None:
+    _, model = validate_record(0, {**VALID, "activity_id": empty}, None, "activity_id")
+    assert isinstance(model, ScheduledActivityWrite)
+
+
+def test_without_an_activity_id_key_the_field_is_unknown() -> None:
+    with pytest.raises(InvalidRecord, match="activity_id: Extra inputs are not permitted"):
+        validate_record(0, {**VALID, "activity_id": ACTIVITY_ID}, None, None)
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "message"),
+    [
+        ({"activity_id": {"id": ACTIVITY_ID}}, "activity_id", "Not an activity id"),
+        ({"activity_id": ACTIVITY_ID, "activity_object_id": "not-a-uuid"}, "activity_object_id", "UUID"),
+        ({"activity_id": ACTIVITY_ID, "due_datetime": "2026-05-04T10:00:00"}, "due_datetime", "no timezone"),
+        ({"activity_id": ACTIVITY_ID, "note": None}, "note", "may not be null"),
+        ({"activity_id": ACTIVITY_ID, "notes": "typo"}, "notes", "Extra inputs"),
+        ({"activity_id": "a\x00b", "note": "x"}, "activity_id", "NUL character"),
+        ({"activity_id": ACTIVITY_ID, "note": "a\ud800"}, "note", "lone surrogate"),
+        ({"activity_id": ACTIVITY_ID, "notify_mentioned": 1}, "notify_mentioned", "boolean"),
+    ],
+)
+def test_an_invalid_update_names_its_field(record: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(InvalidRecord) as raised:
+        validate_record(2, record, None, "activity_id")
+    assert message in " ".join(raised.value.field_errors[field])
+    assert str(raised.value).startswith("record 2 (key ")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"activity_id_key": "note"}, "is a field of Kizen's payload"),
+        ({"activity_id_key": "row_id", "dedupe_key": "row_id"}, "must be different fields"),
+    ],
+)
+def test_the_activity_id_key_must_be_a_field_of_ones_own(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ScheduleActivityOperator(task_id="t", payload=[], **kwargs)

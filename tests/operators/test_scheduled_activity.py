@@ -17,20 +17,6 @@ from exactly_once import FAULTS, audit, hard_batch
 ACTIVITIES_PATH = "/api/activities/scheduled-activity"
 
 
-def run_dag(dag_bag, dag_id: str, **conf: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """Run a DAG from tests/dags once; its task instances by task id (mapped ones in a list)."""
-    dag = dag_bag.get_dag(dag_id)
-    assert dag is not None, dag_bag.import_errors
-    dag_run = dag.test(run_conf=conf or None)
-    task_instances: dict[str, Any] = {}
-    for ti in dag_run.get_task_instances():
-        if ti.map_index >= 0:
-            task_instances.setdefault(ti.task_id, []).append(ti)
-        else:
-            task_instances[ti.task_id] = ti
-    return task_instances
-
-
 def pull(ti: Any, key: str = "return_value") -> Any:
     return ti.xcom_pull(task_ids=ti.task_id, key=key, map_indexes=ti.map_index)
 
@@ -39,8 +25,8 @@ def creates(control: Any) -> list[dict[str, Any]]:
     return [entry for entry in control.requests(ACTIVITIES_PATH) if entry["method"] == "POST"]
 
 
-def test_one_payload_returns_a_list_of_one_result(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
-    ti = run_dag(dag_bag, "operator_one")["schedule_call"]
+def test_one_payload_returns_a_list_of_one_result(run_test_dag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    ti = run_test_dag("operator_one")["schedule_call"]
 
     assert ti.state == TaskInstanceState.SUCCESS
     [stored] = kizen_emulator.control.activities()
@@ -58,8 +44,8 @@ def test_one_payload_returns_a_list_of_one_result(dag_bag, kizen_emulator, kizen
     assert kizen_emulator.api_key not in str(rendered)
 
 
-def test_templated_payloads_dict_and_json_text(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
-    tis = run_dag(dag_bag, "operator_templated", contact="alan.turing@example.com", rows=3)
+def test_templated_payloads_dict_and_json_text(run_test_dag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    tis = run_test_dag("operator_templated", contact="alan.turing@example.com", rows=3)
 
     [from_dict_result] = pull(tis["from_dict"])
     from_dict = from_dict_result["activity"]
@@ -73,8 +59,8 @@ def test_templated_payloads_dict_and_json_text(dag_bag, kizen_emulator, kizen_co
     assert all("row_id" not in entry["body"] for entry in creates(kizen_emulator.control))
 
 
-def test_render_template_as_native_obj(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
-    results = pull(run_dag(dag_bag, "operator_native", rows=2)["schedule_native"])
+def test_render_template_as_native_obj(run_test_dag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    results = pull(run_test_dag("operator_native", rows=2)["schedule_native"])
 
     assert [(r["index"], r["record_key"], r["status"]) for r in results] == [
         (0, "order-0", "created"),
@@ -85,8 +71,8 @@ def test_render_template_as_native_obj(dag_bag, kizen_emulator, kizen_connection
     )
 
 
-def test_a_list_of_1000_from_upstream_xcom(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
-    tis = run_dag(dag_bag, "operator_xcom", rows=1000)
+def test_a_list_of_1000_from_upstream_xcom(run_test_dag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    tis = run_test_dag("operator_xcom", rows=1000)
 
     results = pull(tis["schedule_followups"])
     ids = pull(tis["schedule_followups"], "activity_ids")
@@ -105,8 +91,8 @@ def test_a_list_of_1000_from_upstream_xcom(dag_bag, kizen_emulator, kizen_connec
     assert pull(tis["count_scheduled"]) == 1000
 
 
-def test_mapped_per_record_and_per_chunk(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
-    tis = run_dag(dag_bag, "operator_mapped", rows=3, chunk_size=2)
+def test_mapped_per_record_and_per_chunk(run_test_dag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    tis = run_test_dag("operator_mapped", rows=3, chunk_size=2)
 
     per_record = sorted(tis["per_record"], key=lambda ti: ti.map_index)
     assert [pull(ti)[0]["activity"]["note"] for ti in per_record] == [
@@ -120,8 +106,8 @@ def test_mapped_per_record_and_per_chunk(dag_bag, kizen_emulator, kizen_connecti
     assert len(kizen_emulator.control.activities()) == 6
 
 
-def test_invalid_records_in_both_modes(dag_bag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
-    tis = run_dag(dag_bag, "operator_invalid")
+def test_invalid_records_in_both_modes(run_test_dag, kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    tis = run_test_dag("operator_invalid")
 
     refused = tis["refuse_batch"]
     assert refused.state == TaskInstanceState.FAILED
@@ -167,11 +153,11 @@ def test_invalid_records_in_both_modes(dag_bag, kizen_emulator, kizen_connection
     assert len(kizen_emulator.control.activities()) == 2
 
 
-def test_2000_under_faults_end_with_exactly_2000(dag_bag, kizen_emulator, quick_retries, capfd) -> None:  # type: ignore[no-untyped-def]
+def test_2000_under_faults_end_with_exactly_2000(run_test_dag, kizen_emulator, quick_retries, capfd) -> None:  # type: ignore[no-untyped-def]
     # The default profile, through a whole DAG; test_exactly_once_profiles runs the other profiles.
     kizen_emulator.control.set_faults(**FAULTS)
 
-    ti = run_dag(dag_bag, "operator_faults", rows=2000)["schedule_batch"]
+    ti = run_test_dag("operator_faults", rows=2000)["schedule_batch"]
 
     kizen_emulator.control.clear_faults()
     assert ti.state == TaskInstanceState.SUCCESS, pull(ti, "failures")
@@ -197,7 +183,7 @@ def test_2000_under_faults_end_with_exactly_2000(dag_bag, kizen_emulator, quick_
 
 
 def test_a_task_stopped_mid_batch_and_retried_creates_no_duplicates(
-    dag_bag, kizen_emulator, kizen_connection
+    run_test_dag, kizen_emulator, kizen_connection
 ) -> None:  # type: ignore[no-untyped-def]
     control = kizen_emulator.control
     control.set_faults(path=ACTIVITIES_PATH, latency_ms=10, rate_commit_then_drop=0.05, seed=3)
@@ -213,7 +199,7 @@ def test_a_task_stopped_mid_batch_and_retried_creates_no_duplicates(
     killer = threading.Thread(target=stop_the_worker_midway, daemon=True)
     killer.start()
     try:
-        ti = run_dag(dag_bag, "operator_retry", rows=600)["schedule_batch"]
+        ti = run_test_dag("operator_retry", rows=600)["schedule_batch"]
     finally:
         killer.join(timeout=5)
         signal.signal(signal.SIGTERM, previous_handler)
@@ -232,9 +218,9 @@ def test_a_task_stopped_mid_batch_and_retried_creates_no_duplicates(
 
 
 def test_many_invalid_records_keep_the_log_and_xcom_bounded(
-    dag_bag, kizen_emulator, kizen_connection, capfd
+    run_test_dag, kizen_emulator, kizen_connection, capfd
 ) -> None:  # type: ignore[no-untyped-def]
-    tis = run_dag(dag_bag, "operator_noise")
+    tis = run_test_dag("operator_noise")
     log = capfd.readouterr().out
 
     refused = tis["many_invalid"]
