@@ -1,1 +1,2 @@
-"""The example DAGs, a package so they can share `example_dags.kizen_example_support`."""
+"""The example DAGs. Each file stands alone: copy any one of them into a DAGs folder; tests and the demo
+import the sample warehouse module from here."""
