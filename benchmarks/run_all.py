@@ -110,6 +110,8 @@ def main() -> None:
     started = time.perf_counter()
     outputs: dict[str, dict[str, Any]] = {}
     ran: dict[str, dict[str, Any]] = {}  # per benchmark: when, how long, under what load
+    if args.only and not (RESULTS / "results.json").exists():
+        parser.error("--only keeps the other figures of an earlier full run, and there is none yet")
     if args.only:
         previous = json.loads((RESULTS / "results.json").read_text())
         outputs, ran = previous["results"], previous["context"]["ran"]
