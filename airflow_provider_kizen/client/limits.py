@@ -207,6 +207,9 @@ async def asend(client: httpx.AsyncClient, request: httpx.Request, limits: Respo
     asyncio.timeout in its place, the trigger's event-loop test saw steps of 80 ms and more.
     """
     deadline = Deadline(limits)
+    # The connect and per-read timeouts, set here because the client may hand the request straight to
+    # its transport (DirectAsyncClient); the deadline bounds the whole exchange on top of them.
+    request.extensions = {**request.extensions, "timeout": client.timeout.as_dict()}
     try:
         with anyio.fail_after(deadline.seconds):
             response = await client.send(request, stream=True)

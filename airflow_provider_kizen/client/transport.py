@@ -3,6 +3,7 @@ nothing from Airflow."""
 
 from __future__ import annotations
 
+import os
 import ssl
 from typing import Any
 
@@ -24,16 +25,45 @@ def client_options(config: KizenConnectionConfig) -> dict[str, Any]:
     }
 
 
+# The variables through which an https request may be sent via a proxy.
+_HTTPS_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
 def async_client(config: KizenConnectionConfig) -> httpx.AsyncClient:
     """httpx's async client over aiohttp's pool and parser, about a quarter of httpx's own CPU per request.
 
-    Behind a proxy named by the environment (HTTPS_PROXY...), httpx routes to its own transport instead.
+    Behind a proxy named by the environment (HTTPS_PROXY...), it is httpx's own client, which reads
+    those variables (and NO_PROXY); httpx ignores them for a transport given to it.
     """
+    options = client_options(config)
+    url = httpx.URL(config.base_url)
+    proxied = url.scheme == "https" and not is_loopback(url.host)
+    if proxied and any(os.environ.get(name) for name in _HTTPS_PROXY_VARIABLES):
+        return httpx.AsyncClient(**options)
     from airflow_provider_kizen.client.aiohttp_transport import KizenAiohttpTransport  # not at DAG parse
 
-    options = client_options(config)
     transport = KizenAiohttpTransport(verify=options["verify"], limits=options["limits"])
-    return httpx.AsyncClient(transport=transport, **options)
+    return DirectAsyncClient(transport=transport, **options)
+
+
+class DirectAsyncClient(httpx.AsyncClient):
+    """An AsyncClient that hands a streamed request straight to its transport.
+
+    The request core builds every request whole (URL, headers, body, timeouts) and wants no auth flow,
+    redirects, cookies or event hooks; skipping that middleware saves about a third of the client's CPU
+    per request. Any other use goes through httpx as usual.
+    """
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport, **options: Any) -> None:
+        super().__init__(transport=transport, **options)
+        self._direct = transport
+
+    async def send(self, request: httpx.Request, *, stream: bool = False, **options: Any) -> httpx.Response:
+        if not stream or options or self.is_closed:
+            return await super().send(request, stream=stream, **options)
+        response = await self._direct.handle_async_request(request)
+        response.request = request
+        return response
 
 
 def proxy_bypass(config: KizenConnectionConfig) -> dict[str, None]:

@@ -9,7 +9,9 @@ Layout, all under one task instance (each mapped instance has its own store):
   the highest frontier were certainly never sent; records before it may have been.
 
 A checkpoint is written when ``group_size`` new ids are waiting, when ``flush_interval`` seconds have
-passed since the last one, when dispatch comes within half a window of the frontier, and at the end.
+passed since the last one, when dispatch comes within a quarter window of the frontier, and at the end.
+Every checkpoint moves the frontier a window past the latest dispatched record, so while ids arrive
+steadily no checkpoint is written for the frontier alone.
 Writing one value per record would cost one round trip to the API server per activity; one growing
 value would be rewritten in full each time (quadratic, and past the 64 KiB value limit after about
 800 records). Small append-only groups keep each write small and the number of writes low.
@@ -81,9 +83,9 @@ class ProgressLedger:
         self,
         store: StateStore,
         *,
-        group_size: int = 100,
+        group_size: int = 500,
         flush_interval: float = 1.0,
-        window: int = 500,
+        window: int = 1000,
     ) -> None:
         self.store = store
         self.group_size = group_size
@@ -92,6 +94,7 @@ class ProgressLedger:
         self._next_group = 0
         self._frontier = 0  # written: records at or past it were certainly never sent
         self._wanted_frontier = 0
+        self._reach = 0  # a window past the latest dispatched record: where any checkpoint may move it
         self._pending: dict[str, str] = {}
         self._pending_bytes = 0
         self._last_flush = time.monotonic()
@@ -124,11 +127,13 @@ class ProgressLedger:
     async def before_dispatch(self, index: int) -> None:
         """Make sure the written frontier is past `index` before that record may be sent.
 
-        The frontier is moved ahead in the background once dispatch is within half a window of it,
-        so dispatch waits only when that checkpoint is slower than half a window of requests.
+        A checkpoint for the frontier alone is started once dispatch is within a quarter window of
+        it (checkpoints of ids move it too), so dispatch waits only when that checkpoint is slower
+        than a quarter window of requests.
         """
-        if index + self.window // 2 >= self._wanted_frontier:
-            self._wanted_frontier = index + self.window
+        self._reach = index + self.window
+        if index + self.window // 4 >= max(self._frontier, self._wanted_frontier):
+            self._wanted_frontier = self._reach
         self._write_if_due()
         while index >= self._frontier:
             await self._wait_for_writer()
@@ -192,7 +197,8 @@ class ProgressLedger:
     async def _write_all(self, *, until_due: bool = False) -> None:
         """Write checkpoints one after another while one is due (or, at the end, while anything waits)."""
         while self._due() if until_due else (self._pending or self._wanted_frontier > self._frontier):
-            created, frontier = self._take_checkpoint(), max(self._frontier, self._wanted_frontier)
+            created = self._take_checkpoint()
+            frontier = max(self._frontier, self._wanted_frontier, self._reach)
             checkpoint = {"created": created, "frontier": frontier}
             try:
                 await asyncio.to_thread(self.store.set, checkpoint_key(self._next_group), checkpoint)

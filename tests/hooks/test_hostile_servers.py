@@ -21,14 +21,16 @@ import pytest
 from hostile import Exchange, HostileServer, hostile_server
 
 from airflow_provider_kizen.client.config import KizenConnectionConfig
+from airflow_provider_kizen.client.core import build_request
 from airflow_provider_kizen.client.errors import (
     KizenError,
     KizenHTTPError,
     KizenLimitError,
+    KizenTransportError,
     KizenUnknownOutcomeError,
 )
 from airflow_provider_kizen.client.policy import RetryPolicy
-from airflow_provider_kizen.client.transport import client_options
+from airflow_provider_kizen.client.transport import async_client, client_options
 from airflow_provider_kizen.hooks.kizen import SCHEDULED_ACTIVITIES_PATH, KizenHook
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite, ValidatedWrite
 from airflow_provider_kizen.operators.batch import (
@@ -370,6 +372,62 @@ def test_plain_http_never_goes_to_a_proxy_but_https_may(recording_proxy, client_
     secure = dataclasses.replace(insecure, base_url="https://kizen.example")
     client = client_class(**client_options(secure))
     assert client._transport_for_url(httpx.URL("https://kizen.example/api")) is not client._transport
+
+
+async def test_https_behind_a_proxy_goes_through_httpx_to_the_proxy(recording_proxy):
+    """httpx ignores the proxy variables for a transport given to it, so here the client is httpx's own."""
+    config = KizenConnectionConfig(
+        base_url="https://kizen.example", business_id="b", user_id="u", api_key="k"
+    )
+    client = async_client(config)
+    try:
+        with pytest.raises(httpx.ProxyError):
+            await client.send(build_request(config, "GET", "/api/activities"), stream=True)
+    finally:
+        await client.aclose()
+    assert [received.method for received in recording_proxy.requests] == ["CONNECT"]
+
+
+async def test_without_a_proxy_the_async_client_sends_straight_through_its_transport(monkeypatch):
+    """No cookie jar, auth flow or redirect handling: the response comes from the transport as it is."""
+    for name in ("HTTPS_PROXY", "ALL_PROXY", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    cookie = {"Set-Cookie": "session=abc; Path=/"}
+    with hostile_server(lambda exchange: exchange.json("200 OK", ACTIVITY, cookie)) as server:
+        config = KizenConnectionConfig(base_url=server.base_url, business_id="b", user_id="u", api_key="k")
+        client = async_client(config)
+        request = build_request(config, "GET", "/api/activities/a1")
+        request.extensions = {"timeout": client.timeout.as_dict()}
+        try:
+            response = await client.send(request, stream=True)
+            await response.aread()
+            await response.aclose()
+        finally:
+            await client.aclose()
+    assert response.request is request
+    assert response.json() == ACTIVITY
+    assert not client.cookies
+
+
+def _stall(exchange: Exchange) -> None:
+    exchange.server.stop.wait(10)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_the_async_client_keeps_the_connections_read_timeout(connect, method):
+    """A server that never answers is given up after the connection's `timeout`, not the 120 s deadline."""
+    with hostile_server(_stall) as server:
+        hook = connect(server, timeout=0.5)
+        started = time.monotonic()
+        if method == "GET":
+            with pytest.raises(KizenTransportError, match="timed out"):
+                await hook.aget_scheduled_activity("a1")
+        else:
+            with pytest.raises(KizenUnknownOutcomeError, match="timed out"):
+                await hook.acreate_scheduled_activity(PAYLOAD)
+        waited = time.monotonic() - started
+        await hook.aclose()
+    assert waited < 10
 
 
 async def test_a_trigger_event_from_a_header_echoing_server_never_carries_the_key(connect, caplog):

@@ -77,23 +77,24 @@ def attempt(store: DyingStore, try_number: int, records: list[dict[str, Any]]) -
 def test_a_worker_killed_before_recording_its_ids_is_retried_without_duplicates(
     kizen_emulator, kizen_connection, die_on: int
 ) -> None:  # type: ignore[no-untyped-def]
-    records = payloads(350)
+    # Enough records that the second and third checkpoints come while the batch is still sending.
+    records = payloads(2000)
     store = DyingStore(die_on=die_on)
 
     with pytest.raises(WorkerDied):
         attempt(store, 1, records)
     made_by_first_try = len(kizen_emulator.control.activities())
-    assert 0 < made_by_first_try < 350
+    assert 0 < made_by_first_try < 2000
 
     store.die_on = None
     results, ti = attempt(store, 2, records)
 
     stored = kizen_emulator.control.activities()
-    assert len(stored) == 350
+    assert len(stored) == 2000
     assert set(Counter(activity["note"] for activity in stored).values()) == {1}
     statuses = Counter(result["status"] for result in results)
     assert statuses["already_existed"] == made_by_first_try
-    assert statuses["created"] == 350 - made_by_first_try
+    assert statuses["created"] == 2000 - made_by_first_try
     assert ti.xcom["activity_ids"] == [result["activity_id"] for result in results]
     assert sorted(ti.xcom["activity_ids"]) == sorted(activity["id"] for activity in stored)
 

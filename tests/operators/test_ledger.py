@@ -50,11 +50,29 @@ async def test_the_frontier_moves_ahead_before_dispatch_reaches_it() -> None:
     ledger = ProgressLedger(store, window=10)
     ledger.resume("f", 100)
     await ledger.before_dispatch(0)
-    await ledger.before_dispatch(5)  # within half a window: the next frontier is written meanwhile
+    await ledger.before_dispatch(5)  # more than a quarter window inside the frontier: no write
+    assert store.writes == 2
+    await ledger.before_dispatch(8)  # within a quarter window: the next frontier is written meanwhile
     await asyncio.sleep(0.1)
-    assert store.values[checkpoint_key(1)] == {"created": {}, "frontier": 15}
-    await ledger.before_dispatch(10)
+    assert store.values[checkpoint_key(1)] == {"created": {}, "frontier": 18}
+    await ledger.before_dispatch(12)
     assert store.writes == 3
+
+
+async def test_a_checkpoint_of_ids_also_moves_the_frontier() -> None:
+    """While ids arrive steadily, their checkpoints carry the frontier: none is written for it alone."""
+    store = MemoryStore()
+    ledger = ProgressLedger(store, group_size=2, flush_interval=3600, window=10)
+    ledger.resume("f", 100)
+    for index in range(40):
+        await ledger.before_dispatch(index)
+        ledger.record(f"r{index}", f"a{index}")
+        await asyncio.sleep(0)
+    await ledger.flush()
+    checkpoints = [value for key, value in store.values.items() if key != LEDGER_KEY]
+    assert all(checkpoint["created"] for checkpoint in checkpoints[1:])
+    assert checkpoints[-1]["frontier"] == 49
+    assert sum(len(checkpoint["created"]) for checkpoint in checkpoints) == 40
 
 
 async def test_a_slow_checkpoint_holds_up_neither_results_nor_dispatch() -> None:
