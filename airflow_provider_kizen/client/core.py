@@ -82,14 +82,18 @@ def build_request(
 ) -> httpx.Request:
     """A request to `path` (like ``/api/activities/scheduled-activity``) with the three auth headers.
 
+    `json` is the body: a value to encode, or `bytes` already encoded as JSON (a validated write
+    keeps its body encoded, so it is not decoded only to be encoded again).
+
     :raises ValueError: for a path without a leading slash or with a trailing one (Kizen answers an
         HTML 404 to some routes with a trailing slash).
     """
     if not path.startswith("/") or (path != "/" and path.endswith("/")):
         raise ValueError(f"Kizen paths start with '/' and have no trailing slash: {path!r}")
-    return httpx.Request(
-        method.upper(), _url(config.base_url + path), params=params, json=json, headers=_headers(config)
-    )
+    url = _url(config.base_url + path)
+    if isinstance(json, bytes):
+        return httpx.Request(method.upper(), url, params=params, content=json, headers=_headers(config, True))
+    return httpx.Request(method.upper(), url, params=params, json=json, headers=_headers(config))
 
 
 # Parsing a URL and normalising headers cost more CPU than the rest of a request's set-up; a batch
@@ -100,7 +104,7 @@ def _url(url: str) -> httpx.URL:
 
 
 @functools.lru_cache(maxsize=16)
-def _headers(config: KizenConnectionConfig) -> httpx.Headers:
+def _headers(config: KizenConnectionConfig, json_body: bool = False) -> httpx.Headers:
     return httpx.Headers(
         {
             "X-BUSINESS-ID": config.business_id,
@@ -109,6 +113,7 @@ def _headers(config: KizenConnectionConfig) -> httpx.Headers:
             "Accept": "application/json",
             "Accept-Encoding": ACCEPT_ENCODING,
             "User-Agent": USER_AGENT,
+            **({"Content-Type": "application/json"} if json_body else {}),
         }
     )
 

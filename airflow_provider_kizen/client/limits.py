@@ -237,11 +237,13 @@ def _unbind(response: httpx.Response) -> None:
     response.stream = httpx.ByteStream(b"")
 
 
+# Headers that describe the body as it came over the wire, not the decoded body.
+_BODY_FRAMING = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
+
+
 def _decoded(response: httpx.Response, body: bytes) -> httpx.Response:
     """A plain response over the decoded body: no encoding left to undo, and no tie back to the client."""
-    headers = httpx.Headers(response.headers)
-    for name in ("Content-Encoding", "Content-Length", "Transfer-Encoding"):
-        headers.pop(name, None)
+    headers = [(name, value) for name, value in response.headers.raw if name.lower() not in _BODY_FRAMING]
     return httpx.Response(
         response.status_code,
         headers=headers,

@@ -382,10 +382,13 @@ async def _aextra_dejson(conn: Connection) -> dict[str, Any]:
     return extra
 
 
-def _write_body(payload: WritePayload) -> dict[str, Any]:
-    if isinstance(payload, (ScheduledActivityWrite, ValidatedWrite)):
-        return payload.to_request_json()
-    return ScheduledActivityWrite.model_validate(payload).to_request_json()
+def _write_body(payload: WritePayload) -> bytes:
+    """The create's body, encoded as JSON once."""
+    if isinstance(payload, ValidatedWrite):
+        return payload.body
+    if not isinstance(payload, ScheduledActivityWrite):
+        payload = ScheduledActivityWrite.model_validate(payload)
+    return ValidatedWrite.of(payload).body
 
 
 def _update_body(changes: ScheduledActivityUpdate | Mapping[str, Any]) -> dict[str, Any]:
