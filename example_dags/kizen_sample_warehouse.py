@@ -12,7 +12,7 @@ contacts and employees are those the Kizen emulator (`kizen-emulator`) starts wi
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from datetime import date, timedelta
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
@@ -31,29 +31,32 @@ CREATE TABLE {FOLLOWUP_REQUESTS_TABLE} (
     priority VARCHAR(16) NOT NULL,
     reason VARCHAR(2000) NOT NULL,
     owner_employee_id VARCHAR(64),
+    follow_up_on DATE,
     needs_followup INTEGER NOT NULL
 )
 """
 FOLLOWUP_REQUEST_COLUMNS = (
-    "record_key", "contact_email", "timezone", "priority", "reason", "owner_employee_id", "needs_followup"
+    "record_key", "contact_email", "timezone", "priority", "reason", "owner_employee_id", "follow_up_on",
+    "needs_followup",
 )  # fmt: skip
+# `follow_up_on` is given in days from the day the table is created (None: the row has no date).
 FOLLOWUP_REQUESTS = (
     ("opp-1001", "ada.lovelace@example.com", "Europe/London", "high",
-     "Renewal quote sent on Monday; confirm the seat count before it expires.", JORDAN_ID, 1),
+     "Renewal quote sent on Monday; confirm the seat count before it expires.", JORDAN_ID, None, 1),
     ("opp-1002", "grace.hopper@example.com", "America/New_York", "high",
-     "Asked for a security review call; bring the compliance pack.", PRIYA_ID, 1),
+     "Asked for a security review call; bring the compliance pack.", PRIYA_ID, None, 1),
     ("opp-1003", "alan.turing@example.com", "Europe/London", "normal",
-     "Downloaded the pricing sheet twice; ask which plan fits.", None, 1),
+     "Downloaded the pricing sheet twice; ask which plan fits.", None, None, 1),
     ("opp-1004", "katherine.johnson@example.com", "America/Chicago", "high",
-     "Trial ends this week and usage doubled; offer the annual plan.", SAM_ID, 1),
+     "Trial ends this week and usage doubled; offer the annual plan.", SAM_ID, None, 1),
     ("opp-1005", "edsger.dijkstra@example.com", "Europe/Amsterdam", "normal",
-     "Reported a bug in the export; check the fix works for them.", JORDAN_ID, 1),
+     "Reported a bug in the export; check the fix works for them.", JORDAN_ID, None, 1),
     ("opp-1006", "barbara.liskov@example.com", "America/Los_Angeles", "normal",
-     "Attended the webinar; share the recording and the case study.", None, 1),
+     "Attended the webinar; share the recording and the case study.", None, 3, 1),
     ("opp-1007", "donald.knuth@example.com", "America/Los_Angeles", "normal",
-     "Signed last week; no follow-up needed.", None, 0),
+     "Signed last week; no follow-up needed.", None, None, 0),
     ("opp-1008", "margaret.hamilton@example.com", "America/New_York", "high",
-     "Contract countersigned; nothing to chase.", PRIYA_ID, 0),
+     "Contract countersigned; nothing to chase.", PRIYA_ID, None, 0),
 )  # fmt: skip
 # The contacts of the high-priority rows that need a follow-up.
 HIGH_PRIORITY_EMAILS = (
@@ -79,9 +82,13 @@ NEW_CUSTOMERS = (
 
 
 def create_followup_requests(hook: DbApiHook) -> None:
-    """Create the follow-up requests table with its sample rows."""
+    """Create the follow-up requests table with its sample rows, dated from today."""
     hook.run(FOLLOWUP_REQUESTS_DDL)
-    hook.insert_rows(FOLLOWUP_REQUESTS_TABLE, FOLLOWUP_REQUESTS, target_fields=list(FOLLOWUP_REQUEST_COLUMNS))
+    rows = [
+        (*fields, None if in_days is None else (date.today() + timedelta(days=in_days)).isoformat(), needed)
+        for *fields, in_days, needed in FOLLOWUP_REQUESTS
+    ]
+    hook.insert_rows(FOLLOWUP_REQUESTS_TABLE, rows, target_fields=list(FOLLOWUP_REQUEST_COLUMNS))
 
 
 def create_new_customers(hook: DbApiHook, signed_up_on: date) -> None:

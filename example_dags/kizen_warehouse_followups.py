@@ -1,27 +1,38 @@
-"""Schedule a Kizen follow-up call for every warehouse row that needs one, exactly once.
+"""Keep one Kizen follow-up call per warehouse row that needs one, in step with the row, via a ledger.
 
-Every morning, or when triggered: `select_followups` reads the rows with `needs_followup = 1` that
-have no row in the ledger yet; `build_payloads` makes one payload per row, due the next business day
-at 10:00 in the row's timezone (counted from now, so never in the past), in chunks of `chunk_size`;
-`schedule_followups` schedules each chunk in its own mapped task; `record_ledger` writes what Kizen
-created to the ledger, so no later run schedules the same row again. `announce_high_priority` then
-updates the ledger asset with the high-priority follow-ups, which starts `kizen_followup_escalation`,
-and `check_failures` fails the run if Kizen refused rows (the next run tries them again).
+Every morning, or when triggered: `select_followups` reads the rows with `needs_followup = 1` (with
+their activity id when the ledger has one; at most `max_rows` new rows); `build_payloads` makes one
+payload per row, in chunks of `chunk_size`; `schedule_followups` (mapped per chunk) creates the new
+rows' follow-ups and brings the others in step: a changed due time, owner or note is one PATCH of the
+same activity, an unchanged row writes nothing, a completed follow-up is left alone; `record_ledger`
+writes the new activities and due times to the ledger. The ledger rows whose source row is gone or
+no longer needs a follow-up are cancelled in Kizen (completed ones stay: they are history) and
+deleted. `announce_high_priority` names the new high-priority follow-ups in an update of the ledger
+asset, which starts `kizen_followup_escalation`. `report_results` logs and returns what the run did
+in Kizen, and fails the run naming each row Kizen refused (the next run tries them again).
 
+A follow-up is due at 10:00 in the row's timezone on its `follow_up_on` date; without a date, on the
+next business day from when the row was first scheduled, a due time the ledger keeps for later runs.
 The SQL is portable: point the `kizen_warehouse` connection at SQLite, PostgreSQL, Snowflake...
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from typing import Any
 
 import pendulum
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Asset, BaseHook, Param, task
+from airflow.sdk.exceptions import AirflowSkipException
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
+from airflow_provider_kizen.operators.scheduled_activity import (
+    CancelScheduledActivitiesOperator,
+    ScheduleActivityOperator,
+)
 
 WAREHOUSE_CONN_ID = "kizen_warehouse"
 SOURCE_TABLE = "kizen_followup_requests"
@@ -38,31 +49,52 @@ CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
 )
 """
 ACTIVITY_TYPE = "follow_up_call"  # the api_name of a Kizen activity type
-MAX_ROWS_HELP = "At most this many rows per run; the ledger leaves the rest for the next run."
+MAX_ROWS_HELP = "At most this many new rows per run; the rest wait for the next run."
 ROLE_HELP = "The Kizen role (GET /api/role) for rows without an owner; empty: Kizen assigns the API user."
-COLUMNS = ("record_key", "contact_email", "timezone", "priority", "reason", "owner_employee_id")
-# ScheduleActivityOperator's statuses for a record whose activity exists in Kizen.
-SCHEDULED = ("created", "already_existed")
+COLUMNS = (
+    "record_key", "contact_email", "timezone", "priority", "reason", "owner_employee_id", "follow_up_on"
+)  # fmt: skip
+# ScheduleActivityOperator's statuses for a row whose follow-up this run created.
+NEW = ("created", "already_existed")
+REPORTED = ("created", "updated", "unchanged", "completed", "cancelled", "failed")
+log = logging.getLogger(__name__)
 
 
 def warehouse() -> DbApiHook:
     return BaseHook.get_connection(WAREHOUSE_CONN_ID).get_hook()
 
 
-def next_business_day_at_ten(timezone: str, record_key: str) -> pendulum.DateTime:
-    """10:00 on the next Monday-to-Friday day in `timezone`, counted from now: never in the past."""
+def due_datetime(row: dict[str, Any]) -> str:
+    """10:00 in the row's timezone on its date; or the due time the ledger kept; or the next business day."""
     try:
-        day = pendulum.now(pendulum.timezone(timezone)).add(days=1).at(10)
+        timezone = pendulum.timezone(row["timezone"])
     except ValueError as error:
-        raise ValueError(f"{record_key}: timezone {timezone!r} is not an IANA timezone name") from error
+        raise ValueError(f"{row['record_key']}: timezone {row['timezone']!r} is not an IANA name") from error
+    if row["follow_up_on"]:
+        # A DATE is a date on PostgreSQL and text on SQLite.
+        return pendulum.from_format(str(row["follow_up_on"]), "YYYY-MM-DD", tz=timezone).at(10).isoformat()
+    if row["ledger_due_datetime"]:
+        return str(row["ledger_due_datetime"])
+    day = pendulum.now(timezone).add(days=1).at(10)
     while day.day_of_week >= pendulum.WeekDay.SATURDAY:
         day = day.add(days=1)
-    return day
+    return day.isoformat()
+
+
+def assignee(row: dict[str, Any], fallback_role_id: str | None) -> dict[str, Any]:
+    """The owner, or else the fallback role; the other is named null, so a former one is cleared.
+
+    With neither, nothing is named: Kizen gives a new follow-up to the API user, and a rerun must not
+    take it away again.
+    """
+    if row["owner_employee_id"]:
+        return {"employee_id": row["owner_employee_id"], "role_id": None}
+    return {"employee_id": None, "role_id": fallback_role_id} if fallback_role_id else {}
 
 
 with DAG(
     dag_id="kizen_warehouse_followups",
-    description="Schedule Kizen follow-ups for warehouse rows, once each, and record them in a ledger",
+    description="Keep one Kizen follow-up per warehouse row in step with the row, through a ledger",
     # A trigger timetable does not start a run when the DAG is unpaused, so a run triggered from the
     # form (with "unpause" ticked) is never queued behind a scheduled one.
     schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC"),
@@ -73,7 +105,9 @@ with DAG(
     doc_md=__doc__,
     tags=["kizen", "example"],
     params={
-        "max_rows": Param(5000, type="integer", minimum=1, title="Rows per run", description=MAX_ROWS_HELP),
+        "max_rows": Param(
+            5000, type="integer", minimum=1, title="New rows per run", description=MAX_ROWS_HELP
+        ),
         "chunk_size": Param(50, type="integer", minimum=1, maximum=1000, title="Follow-ups per mapped task"),
         "fallback_role_id": Param(
             None, type=["null", "string"], format="uuid", title="Fallback role id", description=ROLE_HELP
@@ -86,67 +120,84 @@ with DAG(
 
     @task
     def select_followups(params: dict[str, Any]) -> list[dict[str, Any]]:
-        """The rows needing a follow-up that have no ledger row yet."""
-        rows = warehouse().get_records(
-            f"SELECT {', '.join('r.' + column for column in COLUMNS)} FROM {SOURCE_TABLE} r"
-            f" LEFT JOIN {LEDGER_TABLE} l ON l.record_key = r.record_key"
-            f" WHERE r.needs_followup = 1 AND l.record_key IS NULL"
-            f" ORDER BY r.record_key LIMIT {int(params['max_rows'])}"
+        """Every row needing a follow-up that the ledger knows, and at most `max_rows` new ones."""
+        hook = warehouse()
+        needed = (
+            f"SELECT {', '.join('r.' + column for column in COLUMNS)}, l.activity_id, l.due_datetime"
+            f" FROM {SOURCE_TABLE} r LEFT JOIN {LEDGER_TABLE} l ON l.record_key = r.record_key"
+            f" WHERE r.needs_followup = 1 AND l.record_key IS"
         )
-        return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+        # max_rows limits only the new rows, so a large ledger never starves them.
+        rows = hook.get_records(f"{needed} NOT NULL") + hook.get_records(
+            f"{needed} NULL ORDER BY r.record_key LIMIT {int(params['max_rows'])}"
+        )
+        return [dict(zip((*COLUMNS, "activity_id", "ledger_due_datetime"), row, strict=True)) for row in rows]
 
     @task
     def build_payloads(rows: list[dict[str, Any]], params: dict[str, Any]) -> list[list[dict[str, Any]]]:
         """One payload per row (the record key names its result), in chunks of `chunk_size`."""
-        payloads = []
-        for row in rows:
-            email = row["contact_email"]
-            if row["owner_employee_id"]:
-                assignee = {"employee_id": row["owner_employee_id"]}
-            else:
-                assignee = {"role_id": params["fallback_role_id"]} if params["fallback_role_id"] else {}
-            payloads.append(
-                {
-                    "record_key": row["record_key"],
-                    "activity_object_name": ACTIVITY_TYPE,
-                    "due_datetime": next_business_day_at_ten(row["timezone"], row["record_key"]).isoformat(),
-                    "note": row["reason"],
-                    # Kizen's contacts are records of `client_client`, which may be named by email.
-                    "associated_entities": [
-                        {"custom_object": {"name": "client_client"}, "entity": {"name": email}}
-                    ],
-                    "notifications": [{"type": "email", "time_amount": 1, "time_unit": "hour"}],
-                    **assignee,
-                }
-            )
+        payloads = [
+            {
+                "record_key": row["record_key"],
+                # The ledger's activity id: the operator brings that activity in step instead of creating.
+                "activity_id": row["activity_id"],
+                "activity_object_name": ACTIVITY_TYPE,
+                "due_datetime": due_datetime(row),
+                "note": row["reason"],
+                # Kizen's contacts are records of `client_client`, which may be named by email.
+                "associated_entities": [
+                    {"custom_object": {"name": "client_client"}, "entity": {"name": row["contact_email"]}}
+                ],
+                "notifications": [{"type": "email", "time_amount": 1, "time_unit": "hour"}],
+                **assignee(row, params["fallback_role_id"]),
+            }
+            for row in rows
+        ]
         size = params["chunk_size"]
         return [payloads[start : start + size] for start in range(0, len(payloads), size)]
 
     @task
-    def record_ledger(results: list[dict[str, Any]]) -> int:
-        """Write one chunk's activities to the ledger; a retry writes only what is missing."""
+    def record_ledger(results: list[dict[str, Any]]) -> None:
+        """Write one chunk's new activities and new due times to the ledger; a retry inserts nothing twice."""
         hook = warehouse()
         mark = hook.placeholder
-        columns = "record_key, activity_id, due_datetime, scheduled_at"
-        # A retried task skips the rows its first try wrote.
         insert = (
-            f"INSERT INTO {LEDGER_TABLE} ({columns}) SELECT {mark}, {mark}, {mark}, {mark}"
+            f"INSERT INTO {LEDGER_TABLE} (record_key, activity_id, due_datetime, scheduled_at)"
+            f" SELECT {mark}, {mark}, {mark}, {mark}"
             f" WHERE NOT EXISTS (SELECT 1 FROM {LEDGER_TABLE} WHERE record_key = {mark})"
         )
-        rows = [
-            (result["record_key"], result["activity_id"], result["activity"]["due_datetime"])
-            for result in results
-            if result["status"] in SCHEDULED
-        ]
-        for key, activity_id, due in rows:
-            hook.run(insert, parameters=(key, activity_id, due, pendulum.now("UTC").isoformat(), key))
-        return len(rows)
+        update = f"UPDATE {LEDGER_TABLE} SET due_datetime = {mark} WHERE record_key = {mark}"
+        for result in results:
+            key, due = result["record_key"], result.get("activity", {}).get("due_datetime")
+            if result["status"] in NEW:
+                now = pendulum.now("UTC").isoformat()
+                hook.run(insert, parameters=(key, result["activity_id"], due, now, key))
+            elif result["status"] == "updated":
+                hook.run(update, parameters=(due, key))
+
+    @task
+    def select_cancellations() -> list[str]:
+        """The activity ids of ledger rows whose source row is gone or no longer needs a follow-up."""
+        rows = warehouse().get_records(
+            f"SELECT l.activity_id FROM {LEDGER_TABLE} l LEFT JOIN {SOURCE_TABLE} r"
+            " ON r.record_key = l.record_key WHERE r.record_key IS NULL OR r.needs_followup <> 1"
+        )
+        return [activity_id for (activity_id,) in rows]
+
+    @task
+    def forget_cancelled(results: list[dict[str, Any]]) -> None:
+        """Delete the ledger rows of cancelled follow-ups, and of completed ones: no row wants them now."""
+        hook = warehouse()
+        delete = f"DELETE FROM {LEDGER_TABLE} WHERE activity_id = {hook.placeholder}"
+        for result in results:
+            if result["status"] in ("cancelled", "completed"):
+                hook.run(delete, parameters=(result["activity_id"],))
 
     @task(outlets=[LEDGER])
     def announce_high_priority(chunks: Any, rows: list[dict[str, Any]], outlet_events: Any) -> None:
-        """Update the ledger asset, naming the high-priority follow-ups for the escalation DAG."""
+        """Update the ledger asset, naming the new high-priority follow-ups for the escalation DAG."""
         # Slicing reads every chunk's results in one request.
-        results = [result for chunk in chunks[:] for result in chunk if result["status"] in SCHEDULED]
+        results = [result for chunk in chunks[:] for result in chunk if result["status"] in NEW]
         activity_ids = {result["record_key"]: result["activity_id"] for result in results}
         watch = [
             {key: row[key] for key in ("record_key", "contact_email")}
@@ -154,18 +205,27 @@ with DAG(
             for row in rows
             if row["priority"] == "high" and row["record_key"] in activity_ids
         ]
+        if not watch:
+            raise AirflowSkipException("No new high-priority follow-ups: no escalation run is needed")
         outlet_events[LEDGER].extra = {"watch": watch}
 
-    @task
-    def check_failures(chunks: Any) -> None:
-        """Fail the run, naming each row Kizen refused and why; the next run tries them again."""
-        failed = [result for chunk in chunks[:] for result in chunk if result["status"] not in SCHEDULED]
-        if failed:
-            reasons = "; ".join(f"{result['record_key']}: {result['error']}" for result in failed[:20])
-            raise RuntimeError(f"Kizen did not schedule {len(failed)} follow-ups: {reasons}")
+    # Runs when no row needs a follow-up too (then no chunk was scheduled), to count the cancellations.
+    @task(trigger_rule="none_failed")
+    def report_results(chunks: Any, cancellations: list[dict[str, Any]]) -> dict[str, int]:
+        """Log and return what the run did in Kizen; fail the run naming each row Kizen refused."""
+        results = [result for chunk in chunks[:] for result in chunk] + cancellations
+        statuses = Counter(result["status"] for result in results)
+        statuses["created"] += statuses.pop("already_existed", 0)
+        statuses["failed"] += statuses.pop("invalid", 0)
+        counts = {status: statuses[status] for status in REPORTED}
+        log.info("Follow-ups in Kizen: %s", ", ".join(f"{n} {status}" for status, n in counts.items()))
+        if failed := [result["error"] for result in results if result["status"] in ("failed", "invalid")]:
+            raise RuntimeError(f"Kizen refused {len(failed)} follow-ups: {'; '.join(failed[:20])}")
+        return counts
 
     rows = select_followups()
-    ensure_ledger >> rows
+    removed = select_cancellations()
+    ensure_ledger >> [rows, removed]
     scheduled = ScheduleActivityOperator.partial(
         task_id="schedule_followups",
         # The record key names each result and stays out of the request.
@@ -174,4 +234,8 @@ with DAG(
         fail_on_error=False,
     ).expand(payload=build_payloads(rows))
     record_ledger.expand(results=scheduled.output) >> announce_high_priority(scheduled.output, rows)
-    check_failures(scheduled.output)
+    cancelled = CancelScheduledActivitiesOperator(
+        task_id="cancel_followups", activity_ids=removed, fail_on_error=False
+    )
+    forget_cancelled(cancelled.output)
+    report_results(scheduled.output, cancelled.output)

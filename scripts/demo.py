@@ -3,8 +3,9 @@
 `scripts/demo.sh` prepares the environment (AIRFLOW_HOME, the DAGs folder, the emulator's connection,
 the sample SQLite warehouse) and calls this. The follow-ups DAG schedules the follow-ups and updates
 the ledger asset; the escalation DAG then waits for the high-priority ones, while a simulated sales
-rep logs some of them in Kizen; the rest run past the deadline and are escalated. Then a summary is
-printed.
+rep logs some of them in Kizen; the rest run past the deadline and are escalated. On a fresh
+warehouse, the sales team then changes it (a follow-up moved, a reason corrected, a deal closed) and
+the follow-ups DAG runs again, updating and cancelling in place. Then a summary is printed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from typing import Any
 
 DAG_ID = "kizen_warehouse_followups"
 ESCALATION_DAG_ID = "kizen_followup_escalation"
+SOURCE_TABLE = "kizen_followup_requests"
 LEDGER_TABLE = "kizen_followup_ledger"
+ACTIVITIES_PATH = "/api/activities/scheduled-activity"
+# What the sales team changes in a fresh warehouse after the first runs, and how the summary says it.
+MOVED_KEY, MOVED_BY_DAYS = "opp-1006", 7
+CORRECTED_KEY, CORRECTED_REASON = "opp-1003", "Downloaded the pricing sheet twice; ask if the team plan fits."
+CLOSED_KEY = "opp-1005"
+# The counts `report_results` returns that the summary shows.
+STATUSES = ("created", "updated", "unchanged", "completed", "cancelled")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -83,6 +92,35 @@ def ledger(hook: Any) -> dict[str, str | None]:
     return dict(hook.get_records(f"SELECT record_key, escalation_activity_id FROM {LEDGER_TABLE}"))
 
 
+def change_the_warehouse(hook: Any) -> str:
+    """Change the warehouse as the sales team would; returns what they did, for the summary."""
+    # The demo's warehouse is SQLite: its DATE() moves a date, and `?` marks a parameter.
+    changes = (
+        ("follow_up_on = DATE(follow_up_on, ?)", f"+{MOVED_BY_DAYS} days", MOVED_KEY),
+        ("reason = ?", CORRECTED_REASON, CORRECTED_KEY),
+        ("needs_followup = ?", 0, CLOSED_KEY),
+    )
+    for assignment, value, key in changes:
+        hook.run(f"UPDATE {SOURCE_TABLE} SET {assignment} WHERE record_key = ?", parameters=(value, key))
+    return (
+        f"Then the sales team moves {MOVED_KEY}'s follow-up {MOVED_BY_DAYS} days later, corrects"
+        f" {CORRECTED_KEY}'s reason and closes {CLOSED_KEY}:"
+    )
+
+
+def reported_counts(run: Any) -> dict[str, int]:
+    """What the run's `report_results` task returned: how many follow-ups it created, updated..."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(
+            run_id=run.run_id, dag_ids=DAG_ID, task_ids="report_results", key="return_value"
+        )
+        xcom = session.scalars(query).first()
+        return XComModel.deserialize_value(xcom) if xcom else {}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--demo-dir", type=Path, required=True)
@@ -96,6 +134,7 @@ def main() -> int:
 
     log_path = args.demo_dir / "dag-test.log"
     print(f"Running {DAG_ID}, then {ESCALATION_DAG_ID} (Airflow's log: {log_path})...", flush=True)
+    summary: list[str] = []
     with output_to(log_path):
         from airflow.dag_processing.dagbag import DagBag
         from airflow.sdk import BaseHook
@@ -111,44 +150,65 @@ def main() -> int:
             raise SystemExit(f"The example DAGs did not load from {dags_folder}; see {log_path}")
         roles = {role["name"]: role["id"] for role in seed.ROLES}
         control = EmulatorControl(args.emulator_url)
+
+        def run_followups() -> Any:
+            """Run the follow-ups DAG and add its lines to the summary, with the writes it sent Kizen."""
+            seen = len(control.requests(ACTIVITIES_PATH))
+            run = followups.test(run_conf={"fallback_role_id": roles["Account Manager"]})
+            new_requests = control.requests(ACTIVITIES_PATH)[seen:]
+            writes = sum(1 for request in new_requests if request["method"] != "GET")
+            counts = reported_counts(run)
+            summary.extend(
+                [
+                    f"{DAG_ID}: run {run.run_id} finished in state {run.state}",
+                    "  follow-ups:  " + ", ".join(f"{counts.get(name, 0)} {name}" for name in STATUSES),
+                    f"  writes:      {count(writes, 'request')} that changed Kizen",
+                    f"  ledger rows: {len(ledger(hook))} in {LEDGER_TABLE}",
+                ]
+            )
+            return run
+
         # The rep gets to every new high-priority follow-up but the last one, which is escalated.
         rep = SalesRep(control, set(HIGH_PRIORITY_EMAILS[:-1]))
-        followups_run = followups.test(run_conf={"fallback_role_id": roles["Account Manager"]})
-        rep.start()
-        try:
-            # In a running Airflow the ledger asset starts this DAG; dag.test() needs asking. Short
-            # waits, so the demo finishes in seconds (the DAG's defaults are hours).
-            escalation_run = escalation.test(
-                run_conf={
-                    "completion_timeout_seconds": 4,
-                    "poke_interval_seconds": 1,
-                    "escalation_role_id": roles["Customer Success"],
-                }
+        runs = [run_followups()]
+        # In a running Airflow the ledger asset starts the escalation DAG when the follow-ups run
+        # announces new high-priority follow-ups; dag.test() needs asking.
+        if runs[0].get_task_instance("announce_high_priority").state != "success":
+            summary.append(f"{ESCALATION_DAG_ID}: not started, no new high-priority follow-up to watch")
+        else:
+            rep.start()
+            try:
+                # Short waits, so the demo finishes in seconds (the DAG's defaults are hours).
+                escalation_run = escalation.test(
+                    run_conf={
+                        "completion_timeout_seconds": 4,
+                        "poke_interval_seconds": 1,
+                        "escalation_role_id": roles["Customer Success"],
+                    }
+                )
+            finally:
+                rep.stopped.set()
+                rep.join()
+            runs.append(escalation_run)
+            emails = {key: email for key, email, *_ in FOLLOWUP_REQUESTS}
+            escalated = sorted(
+                emails[key]
+                for key, escalation_id in ledger(hook).items()
+                if escalation_id and not before.get(key)
             )
-        finally:
-            rep.stopped.set()
-            rep.join()
-        after = ledger(hook)
-    emails = {key: email for key, email, *_ in FOLLOWUP_REQUESTS}
-    escalated = sorted(
-        emails[key] for key, escalation_id in after.items() if escalation_id and not before.get(key)
-    )
-    scheduled = len(after) - len(before)
-    print(f"{DAG_ID}: run {followups_run.run_id} finished in state {followups_run.state}")
-    if scheduled:
-        print(f"  scheduled:   {count(scheduled, 'follow-up')}, new in Kizen")
-    else:
-        print("  scheduled:   0 follow-ups; every row that needs one already has a ledger row")
-    print(f"  ledger rows: {len(after)} in {LEDGER_TABLE}")
-    print(f"{ESCALATION_DAG_ID}: run {escalation_run.run_id} finished in state {escalation_run.state}")
-    print(
-        f"  completed:   {count(len(rep.completed), 'high-priority follow-up')}, logged while the DAG waited"
-    )
-    print(
-        f"  escalated:   {count(len(escalated), 'high-priority follow-up')} past the deadline"
-        + (f": {', '.join(escalated)}" if escalated else "")
-    )
-    return 0 if followups_run.state == escalation_run.state == "success" else 1
+            noun = "high-priority follow-up"
+            summary += [
+                f"{ESCALATION_DAG_ID}: run {escalation_run.run_id} finished in state {escalation_run.state}",
+                f"  completed:   {count(len(rep.completed), noun)}, logged while the DAG waited",
+                f"  escalated:   {count(len(escalated), noun)} past the deadline"
+                + (f": {', '.join(escalated)}" if escalated else ""),
+            ]
+        # A fresh warehouse, just scheduled: the sales team changes it, and the next run keeps Kizen in step.
+        if not before:
+            summary.append(change_the_warehouse(hook))
+            runs.append(run_followups())
+    print("\n".join(summary))
+    return 0 if all(run.state == "success" for run in runs) else 1
 
 
 if __name__ == "__main__":

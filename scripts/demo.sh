@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: install what is needed, start a local Kizen emulator, create a SQLite warehouse with sample
-# rows, and run the kizen_warehouse_followups and kizen_followup_escalation DAGs end to end. Run it twice: the second run finds every
-# follow-up in the ledger and schedules nothing. `rm -rf .demo` starts over.
+# rows, and run the kizen_warehouse_followups and kizen_followup_escalation DAGs end to end; then change
+# the warehouse and run the follow-ups again, which updates and cancels in place. Run it twice: the
+# second run finds every follow-up in step with the warehouse and writes nothing to Kizen.
+# `rm -rf .demo` starts over.
 #
 #   KIZEN_DEMO_DIR=path         where the demo keeps its state (default: .demo in the repository)
 #   KIZEN_DEMO_SKIP_BOOTSTRAP=1 skip the install; python, airflow and kizen-emulator must be on PATH

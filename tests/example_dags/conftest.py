@@ -76,17 +76,24 @@ class RunResult:
     state: str
     # task_id -> the states of its task instances (one per mapped index)
     task_states: dict[str, list[str]]
+    # task_id -> the return values of its task instances, None for those that returned nothing
+    returned: dict[str, list[Any]]
 
 
 @pytest.fixture
 def run_dag(dag_bag: Any, kizen_connection: str):  # type: ignore[no-untyped-def]
-    """Run an example DAG once with dag.test() against the emulator; returns the run's states."""
+    """Run an example DAG once with dag.test() against the emulator; returns its states and return values."""
+    from airflow.dag_processing.dagbag import DagBag
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
     def run(dag_id: str, conf: dict[str, Any]) -> RunResult:
-        dag = dag_bag.get_dag(dag_id)
-        assert dag is not None, dag_bag.import_errors
+        parsed = dag_bag.get_dag(dag_id)
+        assert parsed is not None, dag_bag.import_errors
+        # dag.test() runs the tasks in this process, and resolving a run's params writes its conf into
+        # the DAG's own Param objects: a later run of the same DAG object would inherit that conf. So
+        # each run gets its DAG freshly parsed.
+        dag = DagBag(dag_folder=parsed.fileloc).get_dag(dag_id)
         dag_run = dag.test(run_conf=conf)
         with create_session() as session:
             instances = (
@@ -96,8 +103,13 @@ def run_dag(dag_bag: Any, kizen_connection: str):  # type: ignore[no-untyped-def
                 .all()
             )
             states: dict[str, list[str]] = {}
+            returned: dict[str, list[Any]] = {}
             for instance in instances:
                 states.setdefault(instance.task_id, []).append(str(instance.state))
-        return RunResult(str(dag_run.state), states)
+                value = instance.xcom_pull(
+                    task_ids=instance.task_id, map_indexes=instance.map_index, session=session
+                )
+                returned.setdefault(instance.task_id, []).append(value)
+        return RunResult(str(dag_run.state), states, returned)
 
     return run
