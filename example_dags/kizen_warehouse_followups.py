@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pendulum
@@ -95,9 +96,10 @@ def assignee(row: dict[str, Any], fallback_role_id: str | None) -> dict[str, Any
 with DAG(
     dag_id="kizen_warehouse_followups",
     description="Keep one Kizen follow-up per warehouse row in step with the row, through a ledger",
-    # A trigger timetable does not start a run when the DAG is unpaused, so a run triggered from the
-    # form (with "unpause" ticked) is never queued behind a scheduled one.
-    schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC"),
+    # Unpausing starts no run, so a run triggered from the form (with "unpause" ticked) is never queued
+    # behind a scheduled one. run_immediately=timedelta(0): by default a trigger timetable still runs
+    # the latest 06:00 when it passed less than a tenth of a day (2.4 h) ago.
+    schedule=CronTriggerTimetable("0 6 * * *", timezone="UTC", run_immediately=timedelta(0)),
     # No start_date: with one, unpausing would start a run for the latest 06:00 at once.
     catchup=False,
     # The ledger is read at the start of a run and written at the end: one run at a time.
@@ -219,7 +221,12 @@ with DAG(
         statuses["failed"] += statuses.pop("invalid", 0)
         counts = {status: statuses[status] for status in REPORTED}
         log.info("Follow-ups in Kizen: %s", ", ".join(f"{n} {status}" for status, n in counts.items()))
-        if failed := [result["error"] for result in results if result["status"] in ("failed", "invalid")]:
+        failed = [
+            f"{result.get('record_key') or result['activity_id']}: {result['error']}"
+            for result in results
+            if result["status"] in ("failed", "invalid")
+        ]
+        if failed:
             raise RuntimeError(f"Kizen refused {len(failed)} follow-ups: {'; '.join(failed[:20])}")
         return counts
 

@@ -2,8 +2,9 @@
 
 Layout, all under one task instance (each mapped instance has its own store):
 
-- ``kizen_batch``: ``{"fingerprint": ..., "records": n}``, written once before anything is sent. The
-  fingerprint hashes every record key in input order, so a retry knows whether its input is the same.
+- ``kizen_batch``: ``{"fingerprint": ..., "records": n, "frontier": index}``, written once before
+  anything is sent. The fingerprint hashes every record key in input order, so a retry knows whether
+  its input is the same; the first frontier spares the first record a checkpoint of its own.
 - ``kizen_batch.0``, ``kizen_batch.1``, ...: one *checkpoint* per write, never rewritten:
   ``{"created": {record_key: activity_id, ...}, "frontier": index}``. Records at an index at or past
   the highest frontier were certainly never sent; records before it may have been.
@@ -104,9 +105,12 @@ class ProgressLedger:
         """Read earlier tries' checkpoints; on the first try, write the input fingerprint."""
         meta = self.store.get(LEDGER_KEY)
         if not isinstance(meta, dict):
-            self.store.set(LEDGER_KEY, {"fingerprint": fingerprint, "records": records})
+            frontier = self.window
+            self.store.set(LEDGER_KEY, {"fingerprint": fingerprint, "records": records, "frontier": frontier})
+            self._frontier = self._wanted_frontier = frontier
             return Resumed()
         resumed = Resumed(no_ledger=False)
+        self._frontier = int(meta.get("frontier") or 0)
         while isinstance(group := self.store.get(checkpoint_key(self._next_group)), dict):
             resumed.created.update(group.get("created") or {})
             self._frontier = max(self._frontier, int(group.get("frontier") or 0))
