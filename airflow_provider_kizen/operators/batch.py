@@ -77,6 +77,7 @@ class BatchItem:
 
     :param look_first: an earlier try (or send) may have made this record's activity; look before sending.
     :param recorded_id: an earlier try created this record's activity (and recorded it); read it back.
+    :param recorded_changes: the fields an earlier try changed in this record's activity.
     :param sends: how often this try has already sent it, each time without learning the outcome.
     :param unknown: why the outcome of the last of those sends is unknown.
     :param last_sent_at: when the last of those sends ended (``time.monotonic()``).
@@ -87,6 +88,7 @@ class BatchItem:
     payload: ValidatedWrite | UpdateRecord
     look_first: bool = False
     recorded_id: str | None = None
+    recorded_changes: tuple[str, ...] = ()
     sends: int = 0
     unknown: str = ""
     last_sent_at: float = 0.0
@@ -219,7 +221,9 @@ class BatchRunner:
                 if isinstance(payload, UpdateRecord):
                     # Its activity is this record's: no lookup for a create may adopt it.
                     self.claimed.add(payload.activity_id)
-                    outcome = await self._update(payload, pace)
+                    outcome = await self._update(payload, pace, earlier=item.recorded_changes)
+                    if outcome.status == "updated" and self.ledger is not None:
+                        self.ledger.record_update(item.record_key, outcome.changed_fields)
                 else:
                     key = _natural_key(payload)
                     async with self._one_at_a_time(key.alike_key):
@@ -230,8 +234,7 @@ class BatchRunner:
                         outcome = processed
                         if outcome.activity_id is not None and item.recorded_id is None:
                             self.claimed.add(outcome.activity_id)
-                    # Only creates are recorded (written in the background): an update is compared
-                    # afresh by every try.
+                    # Written in the background, as the updates' fields are.
                     if (
                         outcome.activity_id is not None
                         and item.recorded_id is None
@@ -297,10 +300,13 @@ class BatchRunner:
     def _outcome(self, status: Status, activity: ScheduledActivity) -> Outcome:
         return Outcome(status, activity_id=activity.id, activity=self.describe(activity))
 
-    async def _update(self, record: UpdateRecord, pace: Pace) -> Outcome:
-        """Bring the activity the record names in step with it (only compare it in a plan-only batch)."""
+    async def _update(self, record: UpdateRecord, pace: Pace, *, earlier: tuple[str, ...]) -> Outcome:
+        """Bring the activity the record names in step with it (only compare it in a plan-only batch).
+
+        `earlier` are the fields an earlier try changed: that try's PATCH is this record's update.
+        """
         update = await bring_in_step(self.hook, record, pace, plan_only=self.settings.plan_only)
-        return self._update_outcome(record, update)
+        return self._update_outcome(record, update, earlier)
 
     async def _process(
         self, item: BatchItem, payload: ValidatedWrite, key: NaturalKey, pace: Pace, *, last_chance: bool
@@ -378,18 +384,24 @@ class BatchRunner:
             return item
         return self._unsettled(item, key, verdict)
 
-    def _update_outcome(self, record: UpdateRecord, update: UpdateOutcome) -> Outcome:
+    def _update_outcome(
+        self, record: UpdateRecord, update: UpdateOutcome, earlier: tuple[str, ...]
+    ) -> Outcome:
         activity = update.activity
         if update.status == "failed" or activity is None:
             return Outcome("failed", error=update.error, field_errors=update.field_errors)
-        status: Status = (
-            "would_update" if update.status == "updated" and self.settings.plan_only else update.status
-        )
+        status: Status = update.status
+        if update.status == "unchanged" and earlier:
+            status = "updated"
+        elif update.status == "updated" and self.settings.plan_only:
+            status = "would_update"
         return Outcome(
             status,
             activity_id=record.activity_id,
             activity=self.describe(activity),
-            changed_fields=update.changed,
+            changed_fields=tuple(dict.fromkeys((*earlier, *update.changed)))
+            if status in ("updated", "would_update")
+            else (),
         )
 
     @staticmethod

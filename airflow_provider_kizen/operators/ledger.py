@@ -1,4 +1,4 @@
-"""The task's own record of what it created, kept in Airflow's ``task_state_store`` across task retries.
+"""The task's own record of what it created and updated, kept in ``task_state_store`` across task retries.
 
 Layout, all under one task instance (each mapped instance has its own store):
 
@@ -6,8 +6,10 @@ Layout, all under one task instance (each mapped instance has its own store):
   anything is sent. The fingerprint hashes every record key in input order, so a retry knows whether
   its input is the same; the first frontier spares the first record a checkpoint of its own.
 - ``kizen_batch.0``, ``kizen_batch.1``, ...: one *checkpoint* per write, never rewritten:
-  ``{"created": {record_key: activity_id, ...}, "frontier": index}``. Records at an index at or past
-  the highest frontier were certainly never sent; records before it may have been.
+  ``{"created": {record_key: activity_id, ...}, "frontier": index}``, and ``"updated": {record_key:
+  "field,field"}`` for records that changed their activity. Records at an index at or past the highest
+  frontier were certainly never sent; records before it may have been. A retry reads back what was
+  created, and reports a record an earlier try updated as updated, though its activity now matches.
 
 A checkpoint is written when ``group_size`` new ids are waiting, when ``flush_interval`` seconds have
 passed since the last one, when dispatch comes within a quarter window of the frontier, and at the end.
@@ -63,6 +65,8 @@ class Resumed:
     """What earlier tries of this task left behind."""
 
     created: dict[str, str] = field(default_factory=dict)
+    # record key -> the fields an earlier try changed in the record's activity
+    updated: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Records before this index may have been sent without their id being recorded.
     uncertain_before: int = 0
     # No earlier try left a ledger: a first try, or a store emptied since (retention, a Clear).
@@ -72,7 +76,7 @@ class Resumed:
 
 
 class ProgressLedger:
-    """Records created ids in small append-only checkpoints.
+    """Records created ids and updated fields in small append-only checkpoints.
 
     :param store: ``context["task_state_store"]``.
     :param group_size: write a checkpoint once this many new ids are waiting.
@@ -96,7 +100,8 @@ class ProgressLedger:
         self._frontier = 0  # written: records at or past it were certainly never sent
         self._wanted_frontier = 0
         self._reach = 0  # a window past the latest dispatched record: where any checkpoint may move it
-        self._pending: dict[str, str] = {}
+        # (section, record key) -> value: "created" ids and "updated" field lists waiting to be written
+        self._pending: dict[tuple[str, str], str] = {}
         self._pending_bytes = 0
         self._last_flush = time.monotonic()
         self._writer: asyncio.Task[None] | None = None
@@ -113,6 +118,8 @@ class ProgressLedger:
         self._frontier = int(meta.get("frontier") or 0)
         while isinstance(group := self.store.get(checkpoint_key(self._next_group)), dict):
             resumed.created.update(group.get("created") or {})
+            for key, fields in (group.get("updated") or {}).items():
+                resumed.updated[key] = tuple(fields.split(","))
             self._frontier = max(self._frontier, int(group.get("frontier") or 0))
             self._next_group += 1
         # With a different input, indexes say nothing: any unrecorded record may have been sent.
@@ -124,8 +131,15 @@ class ProgressLedger:
 
     def record(self, record_key: str, activity_id: str) -> None:
         """Note a created id; starts a checkpoint in the background when one is due."""
-        self._pending[record_key] = activity_id
-        self._pending_bytes += _entry_bytes((record_key, activity_id))
+        self._note("created", record_key, activity_id)
+
+    def record_update(self, record_key: str, changed_fields: Iterable[str]) -> None:
+        """Note the fields a record changed in its activity."""
+        self._note("updated", record_key, ",".join(changed_fields))
+
+    def _note(self, section: str, record_key: str, value: str) -> None:
+        self._pending[section, record_key] = value
+        self._pending_bytes += _entry_bytes(((section, record_key), value))
         self._write_if_due()
 
     async def before_dispatch(self, index: int) -> None:
@@ -163,7 +177,7 @@ class ProgressLedger:
         if self._due():
             self._writer = asyncio.ensure_future(self._write_all(until_due=True))
 
-    def _take_checkpoint(self) -> dict[str, str]:
+    def _take_checkpoint(self) -> dict[tuple[str, str], str]:
         """Waiting ids, oldest first, up to one checkpoint's size (more may arrive while one is written)."""
         if self._pending_bytes <= MAX_CHECKPOINT_BYTES:
             taken, self._pending, self._pending_bytes = self._pending, {}, 0
@@ -201,14 +215,16 @@ class ProgressLedger:
     async def _write_all(self, *, until_due: bool = False) -> None:
         """Write checkpoints one after another while one is due (or, at the end, while anything waits)."""
         while self._due() if until_due else (self._pending or self._wanted_frontier > self._frontier):
-            created = self._take_checkpoint()
+            taken = self._take_checkpoint()
             frontier = max(self._frontier, self._wanted_frontier, self._reach)
-            checkpoint = {"created": created, "frontier": frontier}
+            checkpoint: dict[str, Any] = {"created": {}, "frontier": frontier}
+            for (section, key), value in taken.items():
+                checkpoint.setdefault(section, {})[key] = value
             try:
                 await asyncio.to_thread(self.store.set, checkpoint_key(self._next_group), checkpoint)
             except BaseException:
                 # Nothing was recorded: keep the ids for the next checkpoint.
-                self._pending = {**created, **self._pending}
+                self._pending = {**taken, **self._pending}
                 self._pending_bytes = sum(map(_entry_bytes, self._pending.items()))
                 raise
             self._next_group += 1
@@ -216,9 +232,10 @@ class ProgressLedger:
             self._last_flush = time.monotonic()
 
 
-def _entry_bytes(entry: tuple[str, str]) -> int:
-    """About what one id adds to a checkpoint's JSON."""
-    return len(entry[0]) + len(entry[1]) + 6
+def _entry_bytes(entry: tuple[tuple[str, str], str]) -> int:
+    """About what one entry (a record key and its id or fields) adds to a checkpoint's JSON."""
+    (_, record_key), value = entry
+    return len(record_key) + len(value) + 6
 
 
 async def _uncancellable(write: asyncio.Future[None]) -> None:

@@ -328,8 +328,12 @@ class ScheduleActivityOperator(BaseOperator):
             resumed.uncertain_before = total_records
         if resumed.input_changed and self._send_changed_input_unchecked():
             resumed.uncertain_before = 0
-        if resumed.created:
-            self.log.info("Resuming: %d records were created by an earlier try", len(resumed.created))
+        if resumed.created or resumed.updated:
+            self.log.info(
+                "Resuming: %d records were created and %d updated by an earlier try",
+                len(resumed.created),
+                len(resumed.updated),
+            )
 
         results: list[dict[str, Any] | None] = [None] * total_records
         for index, invalid in checked.invalid.items():
@@ -348,6 +352,7 @@ class ScheduleActivityOperator(BaseOperator):
                     body,
                     look_first=index < resumed.uncertain_before,
                     recorded_id=resumed.created.get(key),
+                    recorded_changes=resumed.updated.get(key, ()),
                 )
 
         def on_outcome(item: BatchItem, outcome: Outcome) -> None:

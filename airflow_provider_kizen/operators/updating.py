@@ -5,7 +5,8 @@ write. A completed activity is history and is never written. An activity that is
 never created again: the record's owner decides whether it should come back.
 
 Reading before writing also makes this safe to repeat after a crash: a retried task compares again,
-and a field an earlier try already changed is simply no longer different.
+and a field an earlier try already changed is simply no longer different (the batch's ledger keeps
+which fields that try changed, so the retry can still report the record as updated).
 """
 
 from __future__ import annotations

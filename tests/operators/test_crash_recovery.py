@@ -118,3 +118,25 @@ def test_each_record_is_validated_once(kizen_emulator, kizen_connection, mocker)
     assert [result["status"] for result in results] == ["created"] * 30
     assert validations.call_count == 30
     assert len(ti.xcom["activity_ids"]) == 30
+
+
+def test_a_retry_reports_the_updates_an_earlier_try_made(kizen_emulator, kizen_connection) -> None:  # type: ignore[no-untyped-def]
+    """The task failed after its PATCHes (say, pushing XCom): the retry finds the activities in step,
+    sends nothing, and still reports those records as updated, with the fields that try changed."""
+    created, _ = attempt(DyingStore(die_on=None), 1, payloads(10))
+    updates = [
+        {**record, "activity_id": result["activity_id"]}
+        | ({"note": f"{record['note']}, corrected"} if index < 4 else {})
+        for index, (record, result) in enumerate(zip(payloads(10), created, strict=True))
+    ]
+    store = DyingStore(die_on=None)
+    first, _ = attempt(store, 1, updates)
+    seen = len(kizen_emulator.control.requests(ACTIVITIES_PATH))
+
+    retried, _ = attempt(store, 2, updates)
+
+    assert retried == first
+    assert Counter(result["status"] for result in retried) == {"updated": 4, "unchanged": 6}
+    assert {tuple(result["changed_fields"]) for result in retried[:4]} == {("note",)}
+    sent = kizen_emulator.control.requests(ACTIVITIES_PATH)[seen:]
+    assert {entry["method"] for entry in sent} == {"GET"}
