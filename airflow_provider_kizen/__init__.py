@@ -7,6 +7,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 INTEGRATION = "Kizen"
+# The `kizen` connection operators, sensors and the hook use unless told otherwise.
+DEFAULT_CONN_ID = "kizen_default"
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from airflow.sdk import BaseHook, Connection
 from airflow.sdk import log as airflow_sdk_log
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from airflow_provider_kizen import DEFAULT_CONN_ID
 from airflow_provider_kizen.client import limits
 from airflow_provider_kizen.client.config import KizenConnectionConfig, parse_connection
 from airflow_provider_kizen.client.core import (
@@ -68,7 +69,7 @@ class KizenHook(BaseHook):
     """
 
     conn_name_attr = "kizen_conn_id"
-    default_conn_name = "kizen_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "kizen"
     hook_name = "Kizen"
 

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_kizen import DEFAULT_CONN_ID
 from airflow_provider_kizen.client.errors import KizenError, KizenNotFoundError
-from airflow_provider_kizen.client.pacing import Pace
-from airflow_provider_kizen.hooks.kizen import KizenHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_kizen.client.pacing import Pace
+    from airflow_provider_kizen.hooks.kizen import KizenHook
 
 # How many failures the task's error message quotes; every one is in the results.
 QUOTED_ERRORS = 5
@@ -79,7 +81,7 @@ class CancelScheduledActivitiesOperator(BaseOperator):
         self,
         *,
         activity_ids: Any,
-        kizen_conn_id: str = KizenHook.default_conn_name,
+        kizen_conn_id: str = DEFAULT_CONN_ID,
         fail_on_error: bool = True,
         max_concurrency: int = 8,
         max_requests_per_second: float | None = None,
@@ -96,6 +98,8 @@ class CancelScheduledActivitiesOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> KizenHook:
+        from airflow_provider_kizen.hooks.kizen import KizenHook  # at run time, not at DAG parse
+
         return KizenHook(kizen_conn_id=self.kizen_conn_id)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
@@ -118,6 +122,8 @@ class CancelScheduledActivitiesOperator(BaseOperator):
         return results
 
     async def _cancel_all(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        from airflow_provider_kizen.client.pacing import Pace
+
         pace = Pace(self.max_requests_per_second)
         slots = asyncio.Semaphore(self.max_concurrency)
 

@@ -8,12 +8,13 @@ names the fields it changes in ``changed_fields``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_kizen.operators.batch import Outcome
-from airflow_provider_kizen.operators.payloads import InvalidRecord
+if TYPE_CHECKING:
+    from airflow_provider_kizen.operators.batch import Outcome
+    from airflow_provider_kizen.operators.payloads import InvalidRecord
 
 # How many invalid records or failures the task's error message quotes, the task log shows in full (the
 # rest at DEBUG), and the `failures` XCom keeps: a batch of 100,000 bad records stays readable and small.

@@ -1,4 +1,7 @@
-"""ScheduleActivityOperator: one or many Kizen scheduled activities, validated first, created exactly once."""
+"""ScheduleActivityOperator: one or many Kizen scheduled activities, validated first, created exactly once.
+
+The hook and the batch machinery are imported when the task runs, not when a DAG file is parsed.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +16,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_kizen.hooks.kizen import KizenHook
+from airflow_provider_kizen import DEFAULT_CONN_ID
 from airflow_provider_kizen.links.kizen_app import WEB_LINK_XCOM_KEY, KizenScheduledActivitiesLink
-from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ScheduledActivityWrite
-from airflow_provider_kizen.operators.batch import (
-    ActivitySummaries,
-    BatchItem,
-    BatchRunner,
-    BatchSettings,
-    Outcome,
-    full_activity,
-)
+from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite
+from airflow_provider_kizen.operators.batch_settings import BatchSettings
 from airflow_provider_kizen.operators.cancel import CancelScheduledActivitiesOperator
 from airflow_provider_kizen.operators.ledger import ProgressLedger, input_fingerprint
 from airflow_provider_kizen.operators.payloads import CheckedRecords, as_json, check_records, parse_payload
@@ -48,6 +44,10 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
+
+    from airflow_provider_kizen.hooks.kizen import KizenHook
+    from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity
+    from airflow_provider_kizen.operators.batch import BatchItem, BatchRunner, Outcome
 
 # The cancel operator lives in its own module and is importable from here too.
 __all__ = ["CancelScheduledActivitiesOperator", "ScheduleActivityOperator"]
@@ -116,7 +116,7 @@ class ScheduleActivityOperator(BaseOperator):
         self,
         *,
         payload: Any,
-        kizen_conn_id: str = KizenHook.default_conn_name,
+        kizen_conn_id: str = DEFAULT_CONN_ID,
         dedupe_key: str | None = None,
         activity_id_key: str | None = "activity_id",
         skip_invalid: bool = False,
@@ -164,6 +164,8 @@ class ScheduleActivityOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> KizenHook:
+        from airflow_provider_kizen.hooks.kizen import KizenHook
+
         return KizenHook(kizen_conn_id=self.kizen_conn_id)
 
     def render_template(
@@ -257,6 +259,8 @@ class ScheduleActivityOperator(BaseOperator):
 
         Records to create are only logged; records that name their activity are read and compared.
         """
+        from airflow_provider_kizen.operators.batch import ActivitySummaries, BatchItem
+
         duplicate_of = checked.duplicates()
         results: list[dict[str, Any] | None] = [None] * len(checked.keys)
         to_compare: list[BatchItem] = []
@@ -314,6 +318,8 @@ class ScheduleActivityOperator(BaseOperator):
 
         One result per record, in input order.
         """
+        from airflow_provider_kizen.operators.batch import ActivitySummaries, BatchItem, full_activity
+
         total_records = len(checked.keys)
         ledger = ProgressLedger(context["task_state_store"])
         resumed = ledger.resume(input_fingerprint(checked.keys), total_records)
@@ -402,6 +408,8 @@ class ScheduleActivityOperator(BaseOperator):
         describe: Callable[[ScheduledActivity], dict[str, Any]],
         claimed: Iterable[str],
     ) -> None:
+        from airflow_provider_kizen.operators.batch import BatchRunner
+
         runner = BatchRunner(
             self.hook, ledger, self.batch_settings, log=self.log, describe=describe, claimed=claimed
         )

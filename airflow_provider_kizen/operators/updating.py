@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_kizen.client.errors import (
     KizenError,
@@ -21,10 +21,12 @@ from airflow_provider_kizen.client.errors import (
     KizenValidationError,
     not_visible_hint,
 )
-from airflow_provider_kizen.client.pacing import Pace
-from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity
 from airflow_provider_kizen.operators.differences import activity_type_differs, changed_fields
+
+if TYPE_CHECKING:
+    from airflow_provider_kizen.client.pacing import Pace
+    from airflow_provider_kizen.hooks.kizen import KizenHook
 
 UpdateStatus = Literal["updated", "unchanged", "completed", "failed"]
 

@@ -1,4 +1,7 @@
-"""Wait until people have completed their scheduled activities in Kizen."""
+"""Wait until people have completed their scheduled activities in Kizen.
+
+The hook and the sweep are imported when the task runs, not when a DAG file is parsed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import (
@@ -18,9 +21,11 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from airflow_provider_kizen.hooks.kizen import KizenHook
-from airflow_provider_kizen.triggers.completion_sweep import CompletionSweep, CycleCutShort, sweep_once
-from airflow_provider_kizen.triggers.waiting_policy import TRANSIENT_ERRORS, unwatchable_message
+from airflow_provider_kizen import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    from airflow_provider_kizen.hooks.kizen import KizenHook
+    from airflow_provider_kizen.triggers.completion_sweep import CompletionSweep
 
 # What Airflow passes as next_method when it ends a deferral itself (its timeout, or a failed trigger).
 DEFERRAL_FAILED = "__fail__"
@@ -94,7 +99,7 @@ class ScheduledActivityCompletedSensor(BaseSensorOperator):
         self,
         *,
         activity_ids: str | Sequence[str],
-        kizen_conn_id: str = KizenHook.default_conn_name,
+        kizen_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_concurrency: int = 10,
         include_activities: bool = False,
@@ -110,9 +115,13 @@ class ScheduledActivityCompletedSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> KizenHook:
+        from airflow_provider_kizen.hooks.kizen import KizenHook
+
         return KizenHook(self.kizen_conn_id)
 
     def execute(self, context: Context) -> Any:
+        from airflow_provider_kizen.triggers.completion_sweep import CompletionSweep
+
         activity_ids = parse_activity_ids(self.activity_ids)
         if not activity_ids:
             self.log.info("No scheduled activities to wait for")
@@ -148,7 +157,6 @@ class ScheduledActivityCompletedSensor(BaseSensorOperator):
             self.poke_interval,
             datetime.fromtimestamp(deadline, UTC).isoformat(timespec="seconds"),
         )
-        # Imported here: a DAG file that only parses the sensor should not load the trigger machinery.
         from airflow_provider_kizen.triggers.scheduled_activity import ScheduledActivityCompletedTrigger
 
         self.defer(
@@ -172,6 +180,9 @@ class ScheduledActivityCompletedSensor(BaseSensorOperator):
 
     def _look(self, sweep: CompletionSweep) -> bool:
         """One sweep; True when every activity is completed. Transient errors only end this look."""
+        from airflow_provider_kizen.triggers.completion_sweep import CycleCutShort, sweep_once
+        from airflow_provider_kizen.triggers.waiting_policy import TRANSIENT_ERRORS, unwatchable_message
+
         try:
             sweep_once(self.hook, sweep)
         except CycleCutShort as cut_short:
@@ -201,6 +212,12 @@ class ScheduledActivityCompletedSensor(BaseSensorOperator):
         trigger failed), look once more so the id XComs are pushed all the same, then let
         ``BaseSensorOperator`` raise (or skip under ``soft_fail``)."""
         if next_method == DEFERRAL_FAILED:
+            from airflow_provider_kizen.triggers.completion_sweep import (
+                CompletionSweep,
+                CycleCutShort,
+                sweep_once,
+            )
+
             sweep = CompletionSweep(parse_activity_ids(self.activity_ids))
             try:
                 sweep_once(self.hook, sweep)
