@@ -4,7 +4,8 @@ The benchmark gets its own AIRFLOW_HOME (a fresh SQLite metadata database, `airf
 `benchmarks/dags/in_task.py` in its DAGs folder, and one emulator in its own process. Each DAG run
 has a warm-up batch, then the operator on `--records` literal payloads (16 in flight; its
 `task_state_store` ledger on, its payload rendered as a template field, the task log at INFO as
-Airflow's default), then the same creates from a bare `httpx.AsyncClient` in the same run.
+Airflow's default), then the same creates from a bare `httpx.AsyncClient`, and from bare aiohttp (the
+floor this machine and this emulator allow), in the same run.
 
 - With `--latency-ms` injected: the task's duration (the task instance's start to end, as Airflow
   records it) and the operator's execute() against the latency-bound limit records x latency / 16;
@@ -52,7 +53,7 @@ def child(base_url: str, runs: int, latency_ms: float, profile: str | None) -> N
             os.environ["KIZEN_BENCHMARK_PROFILE"] = profile or ""
         figures = run_once(bag, dag_id)
         created = len(control.activities())
-        expected = 2 * figures["records"] + figures["warm_up_records"]
+        expected = 3 * figures["records"] + figures["warm_up_records"]
         if created != expected:
             raise RuntimeError(f"{dag_id}: {created} activities created, expected {expected}")
         if kind != "profile":
@@ -73,6 +74,7 @@ def run_once(bag: Any, dag_id: str) -> dict[str, Any]:
     batch, bare = tis["create_activities"], tis["bare_httpx"]
     operator = batch.xcom_pull(task_ids="create_activities", key="measured")
     bare_figures = bare.xcom_pull(task_ids="bare_httpx")
+    floor_figures = tis["bare_aiohttp"].xcom_pull(task_ids="bare_aiohttp")
     return {
         "records": operator["records"],
         "warm_up_records": len(dag.get_task("warm_up").payload),
@@ -86,6 +88,8 @@ def run_once(bag: Any, dag_id: str) -> dict[str, Any]:
         "bare_task_s": (bare.end_date - bare.start_date).total_seconds(),
         "bare_s": bare_figures["wall_s"],
         "bare_cpu_s": bare_figures["cpu_s"],
+        "floor_s": floor_figures["wall_s"],
+        "floor_cpu_s": floor_figures["cpu_s"],
     }
 
 
@@ -102,6 +106,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "bare_task_s",
         "bare_s",
         "bare_cpu_s",
+        "floor_s",
+        "floor_cpu_s",
     )
     summary: dict[str, Any] = {key: median([run[key] for run in runs]) for key in keys}
     cpu_ratios = [run["execute_cpu_s"] / run["bare_cpu_s"] for run in runs]
@@ -109,6 +115,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "records": records,
         "cpu_us_per_create": summary["execute_cpu_s"] / records * 1e6,
         "bare_cpu_us_per_create": summary["bare_cpu_s"] / records * 1e6,
+        "floor_cpu_us_per_create": summary["floor_cpu_s"] / records * 1e6,
+        "floor_creates_per_s": records / summary["floor_s"],
         "cpu_ratio_to_bare": median(cpu_ratios),
         "creates_per_s": records / summary["execute_s"],
         "bare_creates_per_s": records / summary["bare_s"],
@@ -157,6 +165,7 @@ def main() -> None:
             "task_ratio_to_limit": latency["task_s"] / limit,
             "execute_ratio_to_limit": latency["execute_s"] / limit,
             "bare_ratio_to_limit": latency["bare_s"] / limit,
+            "floor_ratio_to_limit": latency["floor_s"] / limit,
             "latency": latency,
             "fast": fast,
         }

@@ -222,6 +222,9 @@ def _in_task_rows(r: dict[str, Any]) -> list[str]:
         f"| 1 | the same runs: a bare `httpx.AsyncClient` task sending the same creates, 16 in flight | "
         f"{latency['bare_s']:.2f} s = {r['bare_ratio_to_limit']:.2f}x the limit (task: "
         f"{latency['bare_task_s']:.2f} s) | (reported) | |",
+        f"| 1 | the same runs: bare aiohttp, 16 in flight (no httpx: the floor this machine and emulator "
+        f"allow) | {latency['floor_s']:.2f} s = {r['floor_ratio_to_limit']:.2f}x the limit, "
+        f"{latency['floor_cpu_us_per_create']:,.0f} µs CPU per create | (diagnosis) | |",
         f"| 1 | the same runs: client CPU per create in the task (process CPU over execute()), against the "
         f"bare `httpx.AsyncClient` task | {latency['cpu_us_per_create']:,.0f} µs vs "
         f"{latency['bare_cpu_us_per_create']:,.0f} µs: **{latency['cpu_ratio_to_bare']:.2f}x** | ≤ 0.6x | "
@@ -232,6 +235,8 @@ def _in_task_rows(r: dict[str, Any]) -> list[str]:
         f"{_verdict(fast['speed_ratio_to_bare'] >= 3)} |",
         f"| 1 | the same runs: client CPU per create | {fast['cpu_us_per_create']:,.0f} µs vs "
         f"{fast['bare_cpu_us_per_create']:,.0f} µs: {fast['cpu_ratio_to_bare']:.2f}x | (reported) | |",
+        f"| 1 | the same runs: bare aiohttp (the floor) | {fast['floor_creates_per_s']:,.0f}/s, "
+        f"{fast['floor_cpu_us_per_create']:,.0f} µs CPU per create | (diagnosis) | |",
     ]
 
 

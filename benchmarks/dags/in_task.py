@@ -4,8 +4,9 @@ Two DAGs for `benchmarks/in_task.py`: `benchmark_in_task` (run with injected lat
 `benchmark_in_task_fast` (run without). Each first runs a small warm-up batch, so that the process's
 one-time start-up (Airflow's first task, the provider's first requests) is not counted; then the
 operator on payloads written into the DAG file, which Airflow renders as a template field; then the
-same creates sent by a bare `httpx.AsyncClient`, in the same DAG run. Both measured tasks push their
-wall time and the process's CPU time (`time.process_time`, every thread) as XCom.
+same creates sent by a bare `httpx.AsyncClient`, and by bare aiohttp (the floor this machine and
+this emulator allow), in the same DAG run. The measured tasks push their wall time and the process's
+CPU time (`time.process_time`, every thread) as XCom.
 
 The emulator's address comes from KIZEN_BENCHMARK_BASE_URL, the `kizen_default` connection from
 AIRFLOW_CONN_KIZEN_DEFAULT; KIZEN_BENCHMARK_PROFILE names a file for a pyinstrument profile of the
@@ -24,7 +25,7 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from airflow_provider_kizen.operators.scheduled_activity import ScheduleActivityOperator
-from benchmarks.common import HEADERS, payloads, stopwatch
+from benchmarks.common import ACTIVITIES_PATH, HEADERS, payloads, stopwatch
 from benchmarks.httpx_pool import send_all
 
 RECORDS = int(os.environ.get("KIZEN_BENCHMARK_RECORDS", "1000"))
@@ -65,6 +66,22 @@ class MeasuredScheduleActivityOperator(ScheduleActivityOperator):
         return results
 
 
+async def send_with_aiohttp(base_url: str, bodies: list[dict[str, Any]]) -> None:
+    """POST every body, CONCURRENCY at a time, through one aiohttp session."""
+    import aiohttp
+
+    remaining = iter(bodies)
+    async with aiohttp.ClientSession(base_url=base_url, headers=HEADERS) as session:
+
+        async def worker() -> None:
+            for body in remaining:
+                async with session.post(ACTIVITIES_PATH, json=body) as response:
+                    response.raise_for_status()
+                    await response.read()
+
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+
+
 def benchmark_dag(dag_id: str, records: int) -> DAG:
     with DAG(dag_id, schedule=None, start_date=START) as dag:
 
@@ -76,13 +93,21 @@ def benchmark_dag(dag_id: str, records: int) -> DAG:
                 asyncio.run(send_all(os.environ["KIZEN_BENCHMARK_BASE_URL"], HEADERS, bodies, 1, CONCURRENCY))
             return figures
 
+        @task
+        def bare_aiohttp() -> dict[str, float]:
+            """The same creates from bare aiohttp: no httpx, validation, retries, ledger or logs."""
+            bodies = payloads(records)
+            with stopwatch() as figures:
+                asyncio.run(send_with_aiohttp(os.environ["KIZEN_BENCHMARK_BASE_URL"], bodies))
+            return figures
+
         warm_up = ScheduleActivityOperator(
             task_id="warm_up", payload=payloads(WARM_UP_RECORDS, start=records), max_concurrency=CONCURRENCY
         )
         batch = MeasuredScheduleActivityOperator(
             task_id="create_activities", payload=payloads(records), max_concurrency=CONCURRENCY
         )
-        warm_up >> batch >> bare_httpx()
+        warm_up >> batch >> bare_httpx() >> bare_aiohttp()
     return dag
 
 
