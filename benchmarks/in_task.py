@@ -84,12 +84,15 @@ def run_once(bag: Any, dag_id: str) -> dict[str, Any]:
         "after_execute_s": batch.end_date.timestamp() - operator["ended_at"],
         "execute_s": operator["wall_s"],
         "execute_cpu_s": operator["cpu_s"],
+        "execute_thread_cpu_s": operator["thread_cpu_s"],
         "render_s": operator["render_s"],
         "bare_task_s": (bare.end_date - bare.start_date).total_seconds(),
         "bare_s": bare_figures["wall_s"],
         "bare_cpu_s": bare_figures["cpu_s"],
+        "bare_thread_cpu_s": bare_figures["thread_cpu_s"],
         "floor_s": floor_figures["wall_s"],
         "floor_cpu_s": floor_figures["cpu_s"],
+        "floor_thread_cpu_s": floor_figures["thread_cpu_s"],
     }
 
 
@@ -108,6 +111,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "bare_cpu_s",
         "floor_s",
         "floor_cpu_s",
+        "execute_thread_cpu_s",
+        "bare_thread_cpu_s",
+        "floor_thread_cpu_s",
     )
     summary: dict[str, Any] = {key: median([run[key] for run in runs]) for key in keys}
     cpu_ratios = [run["execute_cpu_s"] / run["bare_cpu_s"] for run in runs]
@@ -118,6 +124,12 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "floor_cpu_us_per_create": summary["floor_cpu_s"] / records * 1e6,
         "floor_creates_per_s": records / summary["floor_s"],
         "cpu_ratio_to_bare": median(cpu_ratios),
+        "thread_cpu_us_per_create": summary["execute_thread_cpu_s"] / records * 1e6,
+        "bare_thread_cpu_us_per_create": summary["bare_thread_cpu_s"] / records * 1e6,
+        "floor_thread_cpu_us_per_create": summary["floor_thread_cpu_s"] / records * 1e6,
+        "thread_cpu_ratio_to_bare": median(
+            [run["execute_thread_cpu_s"] / run["bare_thread_cpu_s"] for run in runs]
+        ),
         "creates_per_s": records / summary["execute_s"],
         "bare_creates_per_s": records / summary["bare_s"],
         "speed_ratio_to_bare": median([run["bare_s"] / run["execute_s"] for run in runs]),

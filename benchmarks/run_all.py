@@ -229,6 +229,12 @@ def _in_task_rows(r: dict[str, Any]) -> list[str]:
         f"bare `httpx.AsyncClient` task | {latency['cpu_us_per_create']:,.0f} µs vs "
         f"{latency['bare_cpu_us_per_create']:,.0f} µs: **{latency['cpu_ratio_to_bare']:.2f}x** | ≤ 0.6x | "
         f"{_verdict(latency['cpu_ratio_to_bare'] <= 0.6)} |",
+        f"| 1 | the same runs, the task thread's own CPU only (the event loop; Airflow's threads, which "
+        f"`dag.test()` runs in the task's process, and the checkpoint writes are left out): operator, "
+        f"bare `httpx.AsyncClient`, bare aiohttp | {latency['thread_cpu_us_per_create']:,.0f} µs, "
+        f"{latency['bare_thread_cpu_us_per_create']:,.0f} µs, "
+        f"{latency['floor_thread_cpu_us_per_create']:,.0f} µs: "
+        f"{latency['thread_cpu_ratio_to_bare']:.2f}x the bare client | (diagnosis) | |",
         f"| 1 | in a task, no injected latency, {fast['records']:,} creates: creates per second, operator "
         f"vs bare `httpx.AsyncClient` (median of {r['runs']}) | {fast['creates_per_s']:,.0f}/s vs "
         f"{fast['bare_creates_per_s']:,.0f}/s: **{fast['speed_ratio_to_bare']:.2f}x** | ≥ 3x | "
