@@ -57,7 +57,8 @@ CONNECTION_CHECK_POLICY = RetryPolicy(max_attempts=2, max_elapsed_seconds=10)
 Params = Mapping[str, str | int] | None
 # A plain mapping is validated before it is sent; a model or a ValidatedWrite already was.
 WritePayload = ScheduledActivityWrite | ValidatedWrite | Mapping[str, Any]
-Item = TypeVar("Item", bound=BaseModel)
+# A pydantic model or a TypedDict (such as ActivityStatus): what each activity of a page becomes.
+Item = TypeVar("Item")
 
 
 class KizenHook(BaseHook):
@@ -193,7 +194,7 @@ class KizenHook(BaseHook):
 
     def list_scheduled_activity_pages(self, item_model: type[Item], **filters: Any) -> Iterator[list[Item]]:
         """The same list one page at a time, each activity as `item_model`, so a caller can count its
-        requests and stop between them. ``ScheduledActivityStatus`` decodes only what a wait needs."""
+        requests and stop between them. ``ActivityStatus`` decodes only what a wait needs."""
         pages = Pages(self.get_config(), SCHEDULED_ACTIVITIES_PATH, encode_filters(filters))
         while True:
             response = self._request("GET", pages.path, params=pages.params)
@@ -333,19 +334,21 @@ class _Page(BaseModel, Generic[Item]):
 
 
 @functools.cache
-def _page_adapter(item_model: type[Item]) -> TypeAdapter[_Page[Item]]:
-    return TypeAdapter(_Page[item_model])  # type: ignore[valid-type]
+def _page_adapter(page_type: Any) -> TypeAdapter[Any]:
+    """One adapter per page type, built on first use (building one costs milliseconds)."""
+    return TypeAdapter(page_type)
 
 
 def _read_page(response: httpx.Response, item_model: type[Item]) -> tuple[list[Item], str | None]:
     """A page's items and its `next` link, validated straight from the JSON bytes (a few ms for 1,000
-    activities, and only the item model's fields become Python objects)."""
+    activities, and only the item type's fields become Python objects)."""
     try:
-        page = _page_adapter(item_model).validate_json(response.content)
+        page: _Page[Item] = _page_adapter(_Page[item_model]).validate_json(response.content)  # type: ignore[valid-type]
     except ValidationError:
         # Not a page of such items: the slow path raises the error that says what is wrong.
         results, next_url = split_page(decode_json(response), response)
-        return [_read_item(response, item, item_model) for item in results], next_url
+        adapter = TypeAdapter(item_model)
+        return [_read_item(response, item, adapter) for item in results], next_url
     return page.results, page.next or None
 
 
@@ -355,13 +358,13 @@ def _read_activity(response: httpx.Response) -> ScheduledActivity:
         return ScheduledActivity.model_validate_json(response.content)
     except ValidationError:
         # Not JSON, or not an activity: the slow path raises the error that says which.
-        return _read_item(response, decode_json(response), ScheduledActivity)
+        return _read_item(response, decode_json(response), TypeAdapter(ScheduledActivity))
 
 
-def _read_item(response: httpx.Response, body: Any, item_model: type[Item]) -> Item:
+def _read_item(response: httpx.Response, body: Any, adapter: TypeAdapter[Item]) -> Item:
     """An activity from a response's JSON; a body that is not one fails as a KizenHTTPError."""
     try:
-        return item_model.model_validate(body)
+        return adapter.validate_python(body)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'the body'}: {error['msg']}"

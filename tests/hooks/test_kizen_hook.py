@@ -5,12 +5,14 @@ import gc
 import json
 import logging
 import threading
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from airflow_provider_kizen.client.errors import (
     KizenAuthError,
+    KizenHTTPError,
     KizenRateLimitError,
     KizenServerError,
     KizenTransportError,
@@ -21,6 +23,7 @@ from airflow_provider_kizen.client.pacing import Pace
 from airflow_provider_kizen.client.policy import RetryPolicy
 from airflow_provider_kizen.hooks import kizen as hook_module
 from airflow_provider_kizen.hooks.kizen import KizenHook
+from airflow_provider_kizen.models.scheduled_activity import ActivityStatus, is_completed
 
 ACTIVITY = {
     "id": "0d9c4a5e-8f1e-4f7b-9a57-3f1f3b7f0a11",
@@ -272,3 +275,32 @@ async def test_reads_leave_no_garbage_cycles_behind(mock_hook):
         gc.set_debug(0)
         gc.garbage.clear()
     assert ours == []
+
+
+async def test_wait_pages_are_plain_dicts_the_garbage_collector_never_tracks(mock_hook):
+    """A page of 1,000 models kept the collector busy moving them into the oldest generation, and a
+    triggerer reading page after page paused for full collections."""
+    page = {
+        "next": None,
+        "results": [ACTIVITY, {**ACTIVITY, "id": "b", "completed_at": "2026-03-02T10:00:00Z"}],
+    }
+    hook = mock_hook(lambda request: ok(page))
+    pages = [listed async for listed in hook.alist_scheduled_activity_pages(ActivityStatus, completed=False)]
+    sync_pages = list(hook.list_scheduled_activity_pages(ActivityStatus))
+
+    assert pages == sync_pages
+    (statuses,) = pages
+    assert statuses[0] == {
+        "id": ACTIVITY["id"],
+        "due_datetime": datetime(2026, 3, 2, 9, tzinfo=UTC),
+        "completed_at": None,
+        "logged_activity_id": None,
+    }
+    assert [is_completed(status) for status in statuses] == [False, True]
+    assert not any(gc.is_tracked(status) for status in statuses)
+
+
+def test_a_page_that_is_not_one_fails_naming_what_is_wrong(mock_hook):
+    hook = mock_hook(lambda request: ok({"next": None, "results": [{"due_datetime": "soon"}]}))
+    with pytest.raises(KizenHTTPError, match=r"not a scheduled activity \(id: Field required; due_datetime"):
+        list(hook.list_scheduled_activity_pages(ActivityStatus))

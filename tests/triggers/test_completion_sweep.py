@@ -126,3 +126,16 @@ def test_whole_activities_are_kept_only_when_asked() -> None:
     (kept,) = sweep.completed_activities(sweep.completed_ids())
     assert kept["note"] == "Call Ada"
     assert kept["logged_activity_id"] == "logged-a"
+
+
+def test_statuses_from_a_page_count_as_the_activities_they_come_from() -> None:
+    page = [activity("a", due_in_days=3), activity("b", completed=True), activity("x")]
+    from_models, from_statuses = CompletionSweep(["a", "b"]), CompletionSweep(["a", "b"])
+    for sweep, seen in ((from_models, page), (from_statuses, [whole.status() for whole in page])):
+        first = sweep.cycle()
+        sweep.see_page(next(first), seen, 1)
+        assert list(first) == []
+
+    assert from_statuses.pending_ids() == from_models.pending_ids() == ["a"]
+    assert from_statuses.completed_records() == from_models.completed_records()
+    assert next(from_statuses.cycle()) == next(from_models.cycle()), "the same window, from the same times"
