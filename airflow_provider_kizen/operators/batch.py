@@ -32,7 +32,7 @@ from airflow_provider_kizen.hooks.kizen import KizenHook
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivity, ValidatedWrite
 from airflow_provider_kizen.operators.batch_settings import BatchSettings
 from airflow_provider_kizen.operators.ledger import ProgressLedger
-from airflow_provider_kizen.operators.lookup import Controls, Listings, Verdict, settle
+from airflow_provider_kizen.operators.lookup import Claims, Controls, Listings, Verdict, settle
 from airflow_provider_kizen.operators.reconciliation import NaturalKey, canonical_json
 from airflow_provider_kizen.operators.updating import UpdateOutcome, UpdateRecord, bring_in_step
 
@@ -162,9 +162,9 @@ class BatchRunner:
         self.settings = settings
         self.log = log
         self.describe = describe
-        # Ids some record of this batch owns; reconciliation never hands one to a second record.
-        self.claimed: set[str] = set(claimed)
         self.controls = Controls()
+        # Ids some record of this batch owns; reconciliation never hands one to a second record.
+        self.claimed = Claims(self.controls, claimed)
         self._listings: Listings | None = None
         self._alike: dict[Hashable, asyncio.Lock] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -205,9 +205,7 @@ class BatchRunner:
                         if isinstance(processed, BatchItem):
                             waiting.append(processed)
                             return
-                        outcome = processed
-                        if outcome.activity_id is not None and item.recorded_id is None:
-                            self.claimed.add(outcome.activity_id)
+                        outcome = processed  # an activity it created or found is a control: claimed
                     # Written in the background, as the updates' fields are.
                     if (
                         outcome.activity_id is not None

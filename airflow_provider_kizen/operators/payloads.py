@@ -50,6 +50,8 @@ def parse_payload(payload: Any) -> tuple[list[Any], bool]:
             ) from None
     if isinstance(payload, (Mapping, BaseModel)):
         return [payload], True
+    if isinstance(payload, list):
+        return payload, False  # read only: a batch of 100,000 needs no second list
     if isinstance(payload, Sequence) and not isinstance(payload, (str, bytes)):
         return list(payload), False
     raise AirflowFailException(

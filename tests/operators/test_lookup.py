@@ -6,7 +6,7 @@ from time import monotonic
 from typing import Any
 
 from airflow_provider_kizen.models.scheduled_activity import ScheduledActivityWrite
-from airflow_provider_kizen.operators.lookup import STEPS, Controls, Step
+from airflow_provider_kizen.operators.lookup import STEPS, Claims, Controls, Step
 from airflow_provider_kizen.operators.reconciliation import NaturalKey
 
 INSTANT_SEARCH, INSTANT, DAYS_SEARCH, DAYS = STEPS[:4]
@@ -88,3 +88,14 @@ def test_a_term_is_found_within_one_note_in_any_script() -> None:
     record = key(entity="straße@example.com", note="Ruf straße@example.com an")
     assert eligible(controls, record, DAYS_SEARCH) == ["folded", "wide-script"]
     assert eligible(controls, key(entity="straße@example.com"), DAYS_SEARCH) == ["ends-here", "starts-here"]
+
+
+def test_claimed_are_the_controls_and_the_others_given() -> None:
+    controls = Controls()
+    claims = Claims(controls, ["recorded-by-an-earlier-try"])
+    controls.add(key(), "created")
+    controls.add(key(due="2026-03-05T09:00:00Z"), "created-another-day")
+    claims.add("updated")
+    for activity_id in ("created", "created-another-day", "recorded-by-an-earlier-try", "updated"):
+        assert activity_id in claims
+    assert "someone-elses" not in claims
