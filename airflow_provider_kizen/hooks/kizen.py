@@ -334,20 +334,20 @@ class _Page(BaseModel, Generic[Item]):
 
 
 @functools.cache
-def _page_adapter(page_type: Any) -> TypeAdapter[Any]:
-    """One adapter per page type, built on first use (building one costs milliseconds)."""
-    return TypeAdapter(page_type)
+def _adapter(target: Any) -> TypeAdapter[Any]:
+    """One adapter per type (a page of items, or one item), built on first use (milliseconds each)."""
+    return TypeAdapter(target)
 
 
 def _read_page(response: httpx.Response, item_model: type[Item]) -> tuple[list[Item], str | None]:
     """A page's items and its `next` link, validated straight from the JSON bytes (a few ms for 1,000
     activities, and only the item type's fields become Python objects)."""
     try:
-        page: _Page[Item] = _page_adapter(_Page[item_model]).validate_json(response.content)  # type: ignore[valid-type]
+        page: _Page[Item] = _adapter(_Page[item_model]).validate_json(response.content)  # type: ignore[valid-type]
     except ValidationError:
         # Not a page of such items: the slow path raises the error that says what is wrong.
         results, next_url = split_page(decode_json(response), response)
-        adapter = TypeAdapter(item_model)
+        adapter = _adapter(item_model)  # type: ignore[arg-type]
         return [_read_item(response, item, adapter) for item in results], next_url
     return page.results, page.next or None
 
@@ -358,7 +358,7 @@ def _read_activity(response: httpx.Response) -> ScheduledActivity:
         return ScheduledActivity.model_validate_json(response.content)
     except ValidationError:
         # Not JSON, or not an activity: the slow path raises the error that says which.
-        return _read_item(response, decode_json(response), TypeAdapter(ScheduledActivity))
+        return _read_item(response, decode_json(response), _adapter(ScheduledActivity))
 
 
 def _read_item(response: httpx.Response, body: Any, adapter: TypeAdapter[Item]) -> Item:
